@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// The `wireroom` command. The TypeScript sources are compiled to dist/ by `npm install` (the `prepare` script).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const entry = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(fileURLToPath(entry))) {
+  console.error('wireroom: dist/ is missing; run `npm install` (or `npm run build`) in the checkout first.');
+  process.exit(1);
+}
+const { main } = await import(entry.href);
+process.exitCode = await main(process.argv.slice(2));
