@@ -7,7 +7,7 @@
  * optional whitespace around commas are accepted and ignored.
  */
 import { ErrorCodes, WireroomError } from '../errors.js';
-import { HTAB, QDTEXT_CHAR, QUOTED_PAIR_CHAR, SP, TOKEN_CHAR, isToken } from './http-chars.js';
+import { QDTEXT_CHAR, QUOTED_PAIR_CHAR, TOKEN_CHAR, isToken } from './http-chars.js';
 
 export { isToken } from './http-chars.js';
 
@@ -21,6 +21,9 @@ export interface ExtensionOffer {
   params: Array<[name: string, value: string | true]>;
 }
 
+// Local byte constants: V8 inlines these, whereas imported bindings cost a load in every loop turn.
+const SP = 0x20;
+const HTAB = 0x09;
 const COMMA = 0x2c;
 const SEMICOLON = 0x3b;
 const EQUALS = 0x3d;

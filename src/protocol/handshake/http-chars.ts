@@ -34,12 +34,6 @@ export const QUOTED_PAIR_CHAR: Uint8Array = table((c) => c === 0x09 || (c >= 0x2
 /** `VCHAR` (visible US-ASCII), used for request targets. */
 export const VISIBLE_CHAR: Uint8Array = table((c) => c >= 0x21 && c <= 0x7e);
 
-export const SP = 0x20;
-export const HTAB = 0x09;
-export const CR = 0x0d;
-export const LF = 0x0a;
-export const COLON = 0x3a;
-
 /** Whether `s` is a non-empty RFC 7230 `token`. */
 export function isToken(s: string): boolean {
   if (s.length === 0) return false;
