@@ -1,0 +1,663 @@
+// @ts-check
+/**
+ * Wireroom browser client: a reconnecting WebSocket client for the chat protocol v1
+ * (docs/chat-protocol.md). Plain ES module, no dependencies, usable by any page:
+ *
+ *   import { WireroomClient } from './wireroom-client.js';
+ *   const client = new WireroomClient({ urls: 'ws://127.0.0.1:8888/chat' });
+ *   client.addEventListener('message', (e) => console.log(e.detail.message.text));
+ *   client.join('lobby', 'Ada');
+ *   client.connect();
+ *   client.send('lobby', 'hello');
+ *
+ * What it takes care of: reconnection (exponential backoff with full jitter, rotation over several
+ * server URLs), an app-level heartbeat (`ping`/`pong` envelopes), an offline outbox persisted in
+ * localStorage, pending/delivered tracking by `clientId`, and per-room resume (`join` with `after`)
+ * with duplicate suppression. See docs/web-client.md.
+ */
+
+/** @typedef {'connecting' | 'online' | 'reconnecting' | 'offline'} ConnectionState */
+/** @typedef {{ room: string, id: number, ts: number, uid: string, name: string, text: string, clientId: string }} ChatMessage */
+/** @typedef {{ room: string, clientId: string, text: string, createdAt: number }} OutboxEntry */
+/** @typedef {{ uid: string, name: string }} Member */
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {string | string[]} [urls] Server URL(s). Default: `ws(s)://<page host>/chat`. Several URLs are
+ *   tried in turn: the client moves to the next one after every failed or lost connection.
+ * @property {number} [minDelayMs=500] First reconnect delay cap; doubles per failed attempt.
+ * @property {number} [maxDelayMs=30000] Upper bound of the reconnect delay.
+ * @property {number} [stableAfterMs=10000] A connection that stays up this long resets the backoff.
+ * @property {number} [connectTimeoutMs=10000] Give up an opening handshake after this long.
+ * @property {number} [heartbeatIntervalMs=20000] Send a `ping` after this long without any frame.
+ * @property {number} [heartbeatTimeoutMs=10000] Declare the connection dead when no frame follows a ping.
+ * @property {number} [maxOutbox=200] Most unsent messages kept (sending more throws `QUEUE_FULL`).
+ * @property {number} [maxRooms=50] Most rooms whose last seen id is remembered.
+ * @property {number} [backfill=50] Older messages fetched when a room is resumed after a reload.
+ * @property {Storage | null} [storage] Where outbox, last ids and device id live. Default: localStorage.
+ * @property {string} [storagePrefix='wireroom:'] Key prefix in storage.
+ * @property {typeof WebSocket} [WebSocket] WebSocket constructor (for tests or non-browser hosts).
+ */
+
+const DEFAULTS = {
+  minDelayMs: 500,
+  maxDelayMs: 30_000,
+  stableAfterMs: 10_000,
+  connectTimeoutMs: 10_000,
+  heartbeatIntervalMs: 20_000,
+  heartbeatTimeoutMs: 10_000,
+  maxOutbox: 200,
+  maxRooms: 50,
+  backfill: 50,
+  storagePrefix: 'wireroom:',
+};
+
+/** Server errors after which a sent message is given up (resending the same text cannot succeed). */
+const FATAL_SEND_ERRORS = new Set(['TOO_LONG', 'BAD_MESSAGE']);
+const TYPING_THROTTLE_MS = 2_000;
+const DEFAULT_MAX_TEXT = 2000;
+
+/**
+ * Reconnect delay with "full jitter": uniform in [0, min(maxMs, minMs * 2^attempt)].
+ * Full jitter spreads a crowd of clients reconnecting after a server restart evenly over time.
+ * @param {number} attempt 0 for the first retry
+ * @param {number} minMs
+ * @param {number} maxMs
+ * @param {() => number} [random]
+ * @returns {number}
+ */
+export function backoffDelay(attempt, minMs, maxMs, random = Math.random) {
+  const cap = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
+  return Math.floor(random() * cap);
+}
+
+/**
+ * Normalizes a room name to the protocol's alphabet (`a-z 0-9 - _ .`, 1-64 chars); `lobby` if nothing is left.
+ * @param {string} raw
+ * @returns {string}
+ */
+export function normalizeRoom(raw) {
+  let s = '';
+  try { s = decodeURIComponent(raw); } catch { s = raw; }
+  s = s.trim().toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 64);
+  return s || 'lobby';
+}
+
+/** @returns {string} random hex; crypto.getRandomValues works on plain-http LAN pages (randomUUID does not). */
+function randomHex(bytes) {
+  const a = new Uint8Array(bytes);
+  crypto.getRandomValues(a);
+  return Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** JSON in a Storage, never throwing (private mode, quota, disabled storage all degrade to memory-only). */
+class Store {
+  /** @param {Storage | null} storage @param {string} prefix */
+  constructor(storage, prefix) { this.storage = storage; this.prefix = prefix; }
+  /** @template T @param {string} key @param {T} fallback @returns {T} */
+  get(key, fallback) {
+    try {
+      const raw = this.storage?.getItem(this.prefix + key);
+      return raw == null ? fallback : JSON.parse(raw);
+    } catch { return fallback; }
+  }
+  /** @param {string} key @param {unknown} value */
+  set(key, value) {
+    try { this.storage?.setItem(this.prefix + key, JSON.stringify(value)); } catch { /* memory-only */ }
+  }
+}
+
+function defaultStorage() {
+  try { return globalThis.localStorage ?? null; } catch { return null; } // throws in sandboxed frames
+}
+
+function defaultUrls() {
+  const loc = globalThis.location;
+  if (!loc) throw new Error('WireroomClient: no urls given and no page location to derive one from');
+  return [`${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/chat`];
+}
+
+/**
+ * @typedef {object} RoomState
+ * @property {string} name display name used to join
+ * @property {boolean} joined `joined` received on the current connection
+ * @property {number} high highest id delivered to the app (persisted): live messages at or below it are duplicates
+ * @property {number} low lowest id delivered in this page session (Infinity if none)
+ * @property {number | null} joinAfter `after` sent with the current join
+ * @property {boolean | null} older whether older history exists (null: unknown)
+ * @property {boolean} backfilled context already fetched in this session
+ * @property {string | null} inflight clientId sent and not yet acknowledged
+ * @property {number} pausedUntil no sends before this time (rate limit)
+ * @property {ReturnType<typeof setTimeout> | undefined} retryTimer
+ * @property {Array<{ kind: 'sync' } | { kind: 'history', before: number }>} requests outstanding, in order
+ * @property {number} lastTypingAt
+ */
+
+/**
+ * A reconnecting client for one browser tab. Events (CustomEvent, payload in `detail`):
+ * - `state` `{ state, attempt, retryInMs?, url }`: connection state changed
+ * - `welcome` `{ uid, limits, server }`
+ * - `joined` `{ room, members, lastId, resumed }`: (re)joined; new messages follow as `message` events
+ * - `message` `{ message, own, source }`: a new message (source `live`, `join` or `sync`), never twice
+ * - `history` `{ room, messages, hasMore }`: older messages (answer to `loadOlder` or the resume backfill)
+ * - `queued` `{ entry }`, `ack` `{ room, clientId, id, ts }`, `failed` `{ entry, code, message }`
+ * - `presence` / `typing`: the server envelopes as-is
+ * - `error` the server's `error` envelope, for the user to see
+ * - `reset` `{ room }`: the server's history is behind what this browser saw (database replaced); drop the view
+ */
+export class WireroomClient extends EventTarget {
+  /** @param {ClientOptions} [options] */
+  constructor(options = {}) {
+    super();
+    const urls = options.urls ?? defaultUrls();
+    /** @type {string[]} */
+    this.urls = Array.isArray(urls) ? [...urls] : [urls];
+    if (this.urls.length === 0) throw new Error('WireroomClient: urls is empty');
+    this.opts = { ...DEFAULTS, ...options };
+    this.WS = options.WebSocket ?? globalThis.WebSocket;
+    this.store = new Store(options.storage === undefined ? defaultStorage() : options.storage, this.opts.storagePrefix);
+
+    /** @type {ConnectionState} */
+    this.state = 'offline';
+    /** @type {string | null} server-assigned id of the current connection */
+    this.uid = null;
+    /** @type {{ maxTextLength: number, maxNameLength: number, ratePerSecond: number, burst: number, historyPage: number } | null} */
+    this.limits = null;
+
+    /** Stable per-browser prefix of every clientId: marks own messages even after a reload. */
+    this.deviceId = this.store.get('device', '');
+    if (!/^[0-9a-f]{12}$/.test(this.deviceId)) { this.deviceId = randomHex(6); this.store.set('device', this.deviceId); }
+
+    /** @type {OutboxEntry[]} */
+    this.outbox = this.#loadOutbox();
+    /** @type {Record<string, { id: number, at: number }>} last seen id per room (bounded by maxRooms) */
+    this.lastIds = this.store.get('lastIds', {});
+    /** @type {Map<string, RoomState>} */
+    this.rooms = new Map();
+
+    /** @type {WebSocket | null} */
+    this.ws = null;
+    this.attempt = 0;
+    this.urlIndex = 0;
+    this.everOnline = false;
+    this.stopped = true;
+    this.lastRx = 0;
+    /** @type {Record<string, ReturnType<typeof setTimeout> | undefined>} */
+    this.timers = {};
+    this.saveTimer = undefined;
+
+    // Bound once so they can be removed in close().
+    this.onNetOnline = () => { if (!this.ws && !this.stopped) { this.attempt = 0; this.#open(); } };
+    this.onNetOffline = () => {
+      if (this.ws) this.#probe(); // the socket may survive a spurious 'offline'; the heartbeat decides
+      else if (!this.stopped) { this.#clearTimer('retry'); this.#setState('offline'); }
+    };
+    this.onVisibility = () => {
+      if (globalThis.document?.visibilityState !== 'visible' || this.stopped) return;
+      // Timers are throttled in background tabs: re-check the connection as soon as the user looks.
+      if (this.ws && this.state === 'online') this.#probe();
+      else if (!this.ws) this.#open();
+    };
+    this.onPageHide = () => this.#saveNow();
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /** Starts connecting (idempotent). Rooms joined before or after are (re)joined on every connection. */
+  connect() {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const w = globalThis.window;
+    w?.addEventListener('online', this.onNetOnline);
+    w?.addEventListener('offline', this.onNetOffline);
+    w?.addEventListener('pagehide', this.onPageHide);
+    globalThis.document?.addEventListener('visibilitychange', this.onVisibility);
+    this.#open();
+  }
+
+  /** Closes the connection and stops reconnecting. The outbox stays persisted for the next `connect()`. */
+  close() {
+    this.stopped = true;
+    const w = globalThis.window;
+    w?.removeEventListener('online', this.onNetOnline);
+    w?.removeEventListener('offline', this.onNetOffline);
+    w?.removeEventListener('pagehide', this.onPageHide);
+    globalThis.document?.removeEventListener('visibilitychange', this.onVisibility);
+    for (const key of Object.keys(this.timers)) this.#clearTimer(key);
+    if (this.ws) this.#drop(this.ws, 1000, 'client closed');
+    this.#saveNow();
+    this.#setState('offline');
+  }
+
+  /**
+   * Joins `room` as `name` now or on the next connection, resuming after the last id this browser saw.
+   * @param {string} room protocol room name (see normalizeRoom)
+   * @param {string} name display name
+   */
+  join(room, name) {
+    let st = this.rooms.get(room);
+    if (!st) {
+      st = {
+        name, joined: false, high: this.lastIds[room]?.id ?? 0, low: Infinity, joinAfter: null, older: null,
+        backfilled: false, inflight: null, pausedUntil: 0, retryTimer: undefined, requests: [], lastTypingAt: 0,
+      };
+      this.rooms.set(room, st);
+    } else if (st.joined && st.name === name) {
+      return;
+    }
+    st.name = name;
+    if (st.joined) this.#send({ type: 'leave', room }); // name change: the protocol takes the name at join
+    st.joined = false;
+    this.#sendJoin(room, st);
+  }
+
+  /** @param {string} room Leaves the room; its last seen id stays remembered. */
+  leave(room) {
+    const st = this.rooms.get(room);
+    if (!st) return;
+    clearTimeout(st.retryTimer);
+    this.rooms.delete(room);
+    if (st.joined) this.#send({ type: 'leave', room });
+  }
+
+  /**
+   * Queues a message for `room` and sends it as soon as the room is joined. The returned entry is
+   * pending until an `ack` event with its clientId.
+   * @param {string} room
+   * @param {string} text
+   * @returns {OutboxEntry}
+   * @throws {Error & { code: string }} `EMPTY`, `TOO_LONG` or `QUEUE_FULL`
+   */
+  send(room, text) {
+    const max = this.limits?.maxTextLength ?? DEFAULT_MAX_TEXT;
+    if (!text.trim()) throw Object.assign(new Error('message is empty'), { code: 'EMPTY' });
+    if (text.length > max) throw Object.assign(new Error(`message is longer than ${max} characters`), { code: 'TOO_LONG' });
+    if (this.outbox.length >= this.opts.maxOutbox) {
+      throw Object.assign(new Error(`${this.outbox.length} messages are waiting to be sent`), { code: 'QUEUE_FULL' });
+    }
+    /** @type {OutboxEntry} */
+    const entry = { room, clientId: `${this.deviceId}:${randomHex(16)}`, text, createdAt: Date.now() };
+    this.outbox.push(entry);
+    this.#saveOutbox();
+    this.#emit('queued', { entry });
+    this.#flush(room);
+    return entry;
+  }
+
+  /**
+   * Asks for older messages (answered by a `history` event).
+   * @param {string} room
+   * @param {{ before?: number, limit?: number }} [options] `before` defaults to the oldest id delivered
+   * @returns {boolean} false when there is nothing older or the room is not joined right now
+   */
+  loadOlder(room, options = {}) {
+    const st = this.rooms.get(room);
+    if (!st || !st.joined || !this.#isOpen()) return false;
+    const before = options.before ?? this.#oldestKnown(st);
+    if (before <= 1) return false;
+    const limit = Math.max(1, Math.min(100, options.limit ?? this.limits?.historyPage ?? 50));
+    st.requests.push({ kind: 'history', before });
+    this.#send({ type: 'history', room, before, limit });
+    return true;
+  }
+
+  /** @param {string} room @returns {boolean} whether older messages than those delivered may exist */
+  hasOlder(room) {
+    const st = this.rooms.get(room);
+    if (!st || st.older === false) return false;
+    return this.#oldestKnown(st) > 1;
+  }
+
+  /** Tells the room this user is typing (throttled; dropped while not connected). @param {string} room */
+  typing(room) {
+    const st = this.rooms.get(room);
+    const now = Date.now();
+    if (!st || !st.joined || now - st.lastTypingAt < TYPING_THROTTLE_MS) return;
+    st.lastTypingAt = now;
+    this.#send({ type: 'typing', room });
+  }
+
+  /** @param {string} [room] @returns {OutboxEntry[]} unacknowledged messages (of one room), oldest first */
+  pending(room) {
+    return room === undefined ? [...this.outbox] : this.outbox.filter((e) => e.room === room);
+  }
+
+  /** @param {{ clientId?: string, uid?: string }} message @returns {boolean} sent from this browser */
+  isOwn(message) {
+    return (typeof message.clientId === 'string' && message.clientId.startsWith(this.deviceId + ':'))
+      || (this.uid !== null && message.uid === this.uid);
+  }
+
+  // ---------------------------------------------------------------- connection
+
+  #open() {
+    this.#clearTimer('retry');
+    if (this.stopped || this.ws) return;
+    if (globalThis.navigator?.onLine === false) { this.#setState('offline'); return; }
+    const url = this.urls[this.urlIndex % this.urls.length];
+    this.#setState(this.everOnline || this.attempt > 0 ? 'reconnecting' : 'connecting', { url });
+    /** @type {WebSocket} */
+    let ws;
+    try {
+      ws = new this.WS(url);
+    } catch {
+      this.#scheduleReconnect(); // e.g. a malformed URL: try the next one
+      return;
+    }
+    this.ws = ws;
+    this.#setTimer('connect', this.opts.connectTimeoutMs, () => this.#drop(ws, 4000, 'connect timeout'));
+    ws.onopen = () => this.#onOpen(ws, url);
+    ws.onmessage = (ev) => this.#onFrame(ws, ev.data);
+    ws.onclose = () => { if (ws === this.ws) this.#onDisconnected(); };
+    ws.onerror = () => { /* a close event follows */ };
+  }
+
+  /** @param {WebSocket} ws @param {string} url */
+  #onOpen(ws, url) {
+    if (ws !== this.ws) return;
+    this.#clearTimer('connect');
+    this.everOnline = true;
+    this.lastRx = Date.now();
+    // Reset the backoff only after the connection proved stable, so a server that accepts and
+    // immediately drops connections is not hammered.
+    this.#setTimer('stable', this.opts.stableAfterMs, () => { this.attempt = 0; });
+    this.#armHeartbeat(this.opts.heartbeatIntervalMs);
+    this.#setState('online', { url });
+    for (const [room, st] of this.rooms) this.#sendJoin(room, st);
+  }
+
+  #onDisconnected() {
+    this.ws = null;
+    this.uid = null;
+    for (const key of ['connect', 'stable', 'heartbeat', 'dead']) this.#clearTimer(key);
+    for (const st of this.rooms.values()) {
+      st.joined = false;
+      st.inflight = null; // resent on the next connection; the server deduplicates by clientId
+      st.requests = [];
+    }
+    if (this.stopped) { this.#setState('offline'); return; }
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+    this.#scheduleReconnect();
+  }
+
+  /** Forgets a socket at once (a dead TCP connection may take minutes to emit 'close'). */
+  /** @param {WebSocket} ws @param {number} code @param {string} reason */
+  #drop(ws, code, reason) {
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    try { ws.close(code, reason); } catch { /* already closed */ }
+    if (ws === this.ws) this.#onDisconnected();
+  }
+
+  #scheduleReconnect() {
+    const online = globalThis.navigator?.onLine !== false;
+    // While the browser says it is offline, wait for its 'online' event, with a slow poll in case it is wrong.
+    const delay = online
+      ? backoffDelay(this.attempt, this.opts.minDelayMs, this.opts.maxDelayMs)
+      : this.opts.maxDelayMs;
+    this.attempt++;
+    this.#setState(online ? 'reconnecting' : 'offline', { retryInMs: delay });
+    this.#setTimer('retry', delay, () => this.#open());
+  }
+
+  /** @param {number} ms */
+  #armHeartbeat(ms) {
+    this.#setTimer('heartbeat', ms, () => {
+      const idle = Date.now() - this.lastRx;
+      if (idle < this.opts.heartbeatIntervalMs) this.#armHeartbeat(this.opts.heartbeatIntervalMs - idle);
+      else this.#probe();
+    });
+  }
+
+  /** Sends a ping; without any frame back within heartbeatTimeoutMs the connection is declared dead. */
+  #probe() {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== 1 || this.timers.dead) return;
+    this.#send({ type: 'ping', t: Date.now() });
+    this.#setTimer('dead', this.opts.heartbeatTimeoutMs, () => this.#drop(ws, 4000, 'heartbeat timeout'));
+  }
+
+  // ---------------------------------------------------------------- inbound
+
+  /** @param {WebSocket} ws @param {unknown} data */
+  #onFrame(ws, data) {
+    if (ws !== this.ws) return;
+    this.lastRx = Date.now();
+    if (this.timers.dead) { this.#clearTimer('dead'); this.#armHeartbeat(this.opts.heartbeatIntervalMs); }
+    if (typeof data !== 'string') return;
+    /** @type {any} */
+    let msg;
+    try { msg = JSON.parse(data); } catch { return; }
+    if (!msg || typeof msg.type !== 'string') return;
+    switch (msg.type) {
+      case 'welcome':
+        this.uid = msg.uid;
+        this.limits = msg.limits ?? null;
+        this.#emit('welcome', msg);
+        break;
+      case 'joined': this.#onJoined(msg); break;
+      case 'message': {
+        const st = this.rooms.get(msg.room);
+        if (st) this.#accept(msg.room, st, msg, 'live');
+        break;
+      }
+      case 'ack': this.#onAck(msg); break;
+      case 'history': this.#onHistory(msg); break;
+      case 'presence':
+      case 'typing':
+        if (this.rooms.has(msg.room)) this.#emit(msg.type, msg);
+        break;
+      case 'error': this.#onError(msg); break;
+      default: break; // pong and future types: liveness already recorded
+    }
+  }
+
+  /** @param {any} msg */
+  #onJoined(msg) {
+    const room = msg.room;
+    const st = this.rooms.get(room);
+    if (!st) return;
+    st.joined = true;
+    st.requests = [];
+    const after = st.joinAfter;
+    if (after !== null && msg.lastId < after) {
+      // The server knows fewer messages than we saw: its database was replaced. Start over from its view.
+      st.high = msg.lastId;
+      st.low = Infinity;
+      st.older = null;
+      st.backfilled = false;
+      this.#emit('reset', { room });
+    }
+    if (after === null) st.older = Boolean(msg.hasMore);
+    this.#emit('joined', { room, members: msg.members ?? [], lastId: msg.lastId, resumed: after !== null });
+    for (const m of msg.messages ?? []) this.#accept(room, st, m, 'join');
+    if (after !== null && msg.hasMore) this.#requestSync(room, st);
+    if (!st.backfilled) {
+      st.backfilled = true;
+      // Resuming after a reload only returns what is new: fetch some context to show above it.
+      if (after !== null) this.loadOlder(room, { limit: this.opts.backfill });
+    }
+    this.#flush(room);
+  }
+
+  /**
+   * Delivers a new message once: ids at or below the room's high-water mark were delivered already.
+   * @param {string} room @param {RoomState} st @param {ChatMessage} m @param {'live' | 'join' | 'sync'} source
+   */
+  #accept(room, st, m, source) {
+    if (typeof m?.id !== 'number' || m.id <= st.high) return;
+    st.high = m.id;
+    st.low = Math.min(st.low, m.id);
+    this.#rememberLastId(room, m.id);
+    if (m.clientId) this.#delivered(room, m.clientId, m.id, m.ts); // e.g. sent by another tab, or the ack was lost
+    this.#emit('message', { message: m, own: this.isOwn(m), source });
+  }
+
+  /** @param {any} msg */
+  #onHistory(msg) {
+    const room = msg.room;
+    const st = this.rooms.get(room);
+    if (!st) return;
+    const messages = Array.isArray(msg.messages) ? msg.messages : [];
+    let req = st.requests.shift();
+    if (!req) {
+      // Unmatched answer (should not happen): classify by content.
+      req = messages.length && messages[0].id > st.high ? { kind: 'sync' } : { kind: 'history', before: this.#oldestKnown(st) };
+    }
+    if (req.kind === 'sync') {
+      for (const m of messages) this.#accept(room, st, m, 'sync');
+      if (msg.hasMore && messages.length) this.#requestSync(room, st);
+      return;
+    }
+    const before = req.before;
+    const older = messages.filter((/** @type {ChatMessage} */ m) => typeof m?.id === 'number' && m.id < before);
+    for (const m of older) st.low = Math.min(st.low, m.id);
+    const top = older.length ? older[older.length - 1].id : 0;
+    if (top > st.high) { st.high = top; this.#rememberLastId(room, top); }
+    st.older = Boolean(msg.hasMore);
+    this.#emit('history', { room, messages: older, hasMore: Boolean(msg.hasMore) });
+  }
+
+  /** @param {any} msg */
+  #onAck(msg) {
+    const st = this.rooms.get(msg.room);
+    if (st && st.inflight === msg.clientId) st.inflight = null;
+    this.#delivered(msg.room, msg.clientId, msg.id, msg.ts);
+    this.#flush(msg.room);
+  }
+
+  /** @param {any} msg */
+  #onError(msg) {
+    const entry = msg.clientId ? this.outbox.find((e) => e.clientId === msg.clientId) : undefined;
+    if (entry) {
+      const st = this.rooms.get(entry.room);
+      if (st && st.inflight === entry.clientId) st.inflight = null;
+      if (FATAL_SEND_ERRORS.has(msg.code)) {
+        this.#removeFromOutbox(entry.clientId);
+        this.#emit('failed', { entry, code: msg.code, message: msg.message });
+      } else if (st) {
+        // Rate limited, storage unavailable, not joined: keep it pending and retry later, in order.
+        const wait = msg.code === 'RATE_LIMITED' && typeof msg.retryAfterMs === 'number' ? msg.retryAfterMs : 2000;
+        st.pausedUntil = Date.now() + wait;
+        clearTimeout(st.retryTimer);
+        st.retryTimer = setTimeout(() => this.#flush(entry.room), wait + 20);
+        if (msg.code === 'NOT_JOINED' && st.joined) { st.joined = false; this.#sendJoin(entry.room, st); }
+      }
+    }
+    this.#emit('error', msg);
+  }
+
+  // ---------------------------------------------------------------- outbound
+
+  /** @param {string} room @param {RoomState} st */
+  #sendJoin(room, st) {
+    if (!this.#isOpen()) return;
+    st.joinAfter = st.high > 0 ? st.high : null;
+    /** @type {Record<string, unknown>} */
+    const env = { type: 'join', room, name: st.name };
+    if (st.joinAfter !== null) env.after = st.joinAfter;
+    this.#send(env);
+  }
+
+  /** @param {string} room @param {RoomState} st */
+  #requestSync(room, st) {
+    st.requests.push({ kind: 'sync' });
+    this.#send({ type: 'sync', room, after: st.high });
+  }
+
+  /**
+   * Sends the oldest unsent message of the room. One message in flight per room keeps the order
+   * of a resend burst intact when the rate limiter rejects one of them.
+   * @param {string} room
+   */
+  #flush(room) {
+    const st = this.rooms.get(room);
+    if (!st || !st.joined || st.inflight || Date.now() < st.pausedUntil || !this.#isOpen()) return;
+    const entry = this.outbox.find((e) => e.room === room);
+    if (!entry) return;
+    st.inflight = entry.clientId;
+    this.#send({ type: 'message', room, clientId: entry.clientId, text: entry.text });
+  }
+
+  /** @param {string} room @param {string} clientId @param {number} id @param {number} ts */
+  #delivered(room, clientId, id, ts) {
+    if (!this.#removeFromOutbox(clientId)) return;
+    this.#emit('ack', { room, clientId, id, ts });
+  }
+
+  /** @param {Record<string, unknown>} env */
+  #send(env) {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== 1) return false;
+    try { ws.send(JSON.stringify(env)); return true; } catch { return false; }
+  }
+
+  #isOpen() { return this.ws !== null && this.ws.readyState === 1; }
+
+  /** @param {RoomState} st */
+  #oldestKnown(st) { return st.low !== Infinity ? st.low : st.high + 1; }
+
+  // ---------------------------------------------------------------- persistence
+
+  /** @returns {OutboxEntry[]} */
+  #loadOutbox() {
+    const raw = this.store.get('outbox', []);
+    if (!Array.isArray(raw)) return [];
+    return raw.filter((e) => e && typeof e.room === 'string' && typeof e.clientId === 'string' && typeof e.text === 'string')
+      .slice(-this.opts.maxOutbox);
+  }
+
+  #saveOutbox() { this.store.set('outbox', this.outbox); }
+
+  /** @param {string} clientId @returns {boolean} */
+  #removeFromOutbox(clientId) {
+    const i = this.outbox.findIndex((e) => e.clientId === clientId);
+    if (i < 0) return false;
+    this.outbox.splice(i, 1);
+    this.#saveOutbox();
+    return true;
+  }
+
+  /** @param {string} room @param {number} id */
+  #rememberLastId(room, id) {
+    this.lastIds[room] = { id, at: Date.now() };
+    // Writes are batched: a replay of 1000 messages costs one localStorage write.
+    if (this.saveTimer === undefined) this.saveTimer = setTimeout(() => this.#saveNow(), 250);
+  }
+
+  #saveNow() {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    const entries = Object.entries(this.lastIds);
+    if (entries.length > this.opts.maxRooms) {
+      entries.sort((a, b) => b[1].at - a[1].at);
+      this.lastIds = Object.fromEntries(entries.slice(0, this.opts.maxRooms));
+    }
+    this.store.set('lastIds', this.lastIds);
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /** @param {ConnectionState} state @param {Record<string, unknown>} [extra] */
+  #setState(state, extra = {}) {
+    const changed = state !== this.state;
+    this.state = state;
+    if (changed || 'retryInMs' in extra) {
+      this.#emit('state', { state, attempt: this.attempt, url: this.urls[this.urlIndex % this.urls.length], ...extra });
+    }
+  }
+
+  /** @param {string} key @param {number} ms @param {() => void} fn */
+  #setTimer(key, ms, fn) {
+    clearTimeout(this.timers[key]);
+    this.timers[key] = setTimeout(() => { this.timers[key] = undefined; fn(); }, ms);
+  }
+
+  /** @param {string} key */
+  #clearTimer(key) {
+    clearTimeout(this.timers[key]);
+    this.timers[key] = undefined;
+  }
+
+  /** @param {string} type @param {unknown} detail */
+  #emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
+}
