@@ -1,0 +1,58 @@
+/**
+ * The chat history store. Asynchronous by contract so that a networked store (or one behind a worker)
+ * can implement it; the SQLite one answers from the event loop thread.
+ */
+import type { ChatMessage } from './protocol.js';
+
+/** A message to store; the store assigns `id` and `ts`. */
+export interface NewMessage {
+  readonly room: string;
+  readonly uid: string;
+  readonly name: string;
+  readonly text: string;
+  readonly clientId: string;
+}
+
+/** Result of `append`. With `duplicate`, `id`/`ts` are those of the message stored earlier. */
+export interface AppendResult {
+  readonly id: number;
+  readonly ts: number;
+  readonly duplicate: boolean;
+}
+
+/** A page of messages, oldest first. */
+export interface MessagePage {
+  readonly messages: ChatMessage[];
+  /** More messages exist beyond this page in the direction of the query. */
+  readonly hasMore: boolean;
+  /** The room's latest id when the page was read (0 for an empty room): one consistent snapshot. */
+  readonly lastId: number;
+}
+
+/** Storage failed: nothing was stored, the client may resend later. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'STORAGE_UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+export interface ChatStore {
+  /**
+   * Stores a message, or finds the one stored earlier with the same (room, clientId).
+   * Resolves only once the message is committed; rejects with StoreUnavailableError when nothing was stored.
+   * Ids are strictly increasing per room; appends resolve in id order.
+   */
+  append(message: NewMessage): Promise<AppendResult>;
+  /** The last `limit` messages of the room; `hasMore` when older ones exist. */
+  latest(room: string, limit: number): Promise<MessagePage>;
+  /** Up to `limit` messages with id < `beforeId`, oldest first; `hasMore` when older ones exist. */
+  before(room: string, beforeId: number, limit: number): Promise<MessagePage>;
+  /** Up to `limit` messages with id > `afterId`, oldest first; `hasMore` when newer ones exist. */
+  after(room: string, afterId: number, limit: number): Promise<MessagePage>;
+  /** The room's latest id, 0 if it has no messages. */
+  lastId(room: string): Promise<number>;
+  /** Commits what was accepted, then releases the storage. Later calls reject. */
+  close(): Promise<void>;
+}
