@@ -1,0 +1,416 @@
+// @ts-check
+/**
+ * The chat page: wires the WireroomClient to the DOM of index.html.
+ * Room from the URL hash (`/#room-name`, default `lobby`); display name from localStorage.
+ */
+import { WireroomClient, normalizeRoom } from './wireroom-client.js';
+import { MessageList } from './message-list.js';
+import { h, colorOf, initialOf } from './dom.js';
+
+const NAME_KEY = 'wireroom:name';
+const MAX_RENDERED = 1000;
+const TYPING_SHOWN_MS = 4000;
+const ERROR_SHOWN_MS = 8000;
+
+/** @template {HTMLElement} T @param {string} id @returns {T} */
+const byId = (id) => /** @type {T} */ (document.getElementById(id));
+
+const ui = {
+  roomName: byId('room-name'),
+  roomSub: byId('room-sub'),
+  conn: byId('conn'),
+  connText: byId('conn-text'),
+  peopleToggle: /** @type {HTMLButtonElement} */ (byId('people-toggle')),
+  peopleCountSmall: byId('people-count-small'),
+  nameButton: /** @type {HTMLButtonElement} */ (byId('name-button')),
+  meName: byId('me-name'),
+  meAvatar: byId('me-avatar'),
+  sidebar: byId('sidebar'),
+  members: byId('members'),
+  onlineCount: byId('online-count'),
+  rooms: byId('rooms'),
+  roomForm: /** @type {HTMLFormElement} */ (byId('room-form')),
+  roomInput: /** @type {HTMLInputElement} */ (byId('room-input')),
+  banner: byId('error-banner'),
+  bannerText: byId('error-text'),
+  bannerClose: byId('error-close'),
+  scroller: byId('scroller'),
+  loadOlder: /** @type {HTMLButtonElement} */ (byId('load-older')),
+  empty: byId('empty'),
+  messages: /** @type {HTMLOListElement} */ (byId('messages')),
+  jump: /** @type {HTMLButtonElement} */ (byId('jump')),
+  typing: byId('typing'),
+  composer: /** @type {HTMLFormElement} */ (byId('composer')),
+  composerLabel: byId('composer-label'),
+  input: /** @type {HTMLTextAreaElement} */ (byId('composer-input')),
+  charCount: byId('char-count'),
+  announcer: byId('announcer'),
+  nameDialog: /** @type {HTMLDialogElement} */ (byId('name-dialog')),
+  nameForm: /** @type {HTMLFormElement} */ (byId('name-form')),
+  nameInput: /** @type {HTMLInputElement} */ (byId('name-input')),
+  nameCancel: byId('name-cancel'),
+};
+
+const servers = document.querySelector('meta[name="wireroom-servers"]')?.getAttribute('content')?.split(/\s+/).filter(Boolean) ?? [];
+const client = new WireroomClient(servers.length ? { urls: servers } : {});
+const list = new MessageList(ui.messages, { max: MAX_RENDERED });
+
+let room = roomFromHash();
+let name = loadName();
+let unread = 0;
+let newBelow = 0;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let errorTimer;
+/** @type {Map<string, { name: string, timer: ReturnType<typeof setTimeout> }>} who is typing, by uid (bounded by room members) */
+const typers = new Map();
+/** @type {{ uid: string, name: string }[]} */
+let members = [];
+
+// ------------------------------------------------------------------ rooms and names
+
+function roomFromHash() { return normalizeRoom(location.hash.replace(/^#/, '')); }
+
+function loadName() {
+  try { return (localStorage.getItem(NAME_KEY) ?? '').trim(); } catch { return ''; }
+}
+
+/** @param {string} value */
+function saveName(value) {
+  try { localStorage.setItem(NAME_KEY, value); } catch { /* private mode: this tab only */ }
+}
+
+/** @param {string} next */
+function enterRoom(next) {
+  if (next !== room) client.leave(room);
+  room = next;
+  if (location.hash !== `#${room}`) history.replaceState(null, '', `#${room}`);
+  document.title = `#${room} · Wireroom`;
+  ui.roomName.textContent = room;
+  ui.composerLabel.textContent = `Message #${room}`;
+  ui.input.placeholder = `Message #${room}`;
+  list.clear();
+  members = [];
+  renderMembers();
+  clearTypers();
+  newBelow = 0;
+  ui.jump.hidden = true;
+  for (const entry of client.pending(room)) list.addPending(entry, name);
+  if (name) client.join(room, name);
+  renderRooms();
+  updateChrome();
+  scrollToBottom();
+}
+
+function openNameDialog() {
+  ui.nameInput.value = name;
+  ui.nameCancel.hidden = !name; // the first visit needs a name
+  ui.nameDialog.showModal();
+  ui.nameInput.select();
+}
+
+/** @param {string} value */
+function setName(value) {
+  name = value;
+  saveName(name);
+  ui.meName.textContent = name;
+  ui.meAvatar.textContent = initialOf(name);
+  ui.meAvatar.style.setProperty('--avatar', colorOf(name));
+  client.join(room, name); // joins, or rejoins under the new name
+}
+
+// ------------------------------------------------------------------ rendering
+
+const STATE_TEXT = { connecting: 'Connecting…', online: 'Online', reconnecting: 'Reconnecting…', offline: 'Offline' };
+
+/** @param {{ state: keyof typeof STATE_TEXT, retryInMs?: number }} detail */
+function renderState(detail) {
+  ui.conn.dataset.state = detail.state;
+  let text = STATE_TEXT[detail.state];
+  if (detail.state === 'reconnecting' && detail.retryInMs !== undefined && detail.retryInMs >= 1500) {
+    text = `Reconnecting in ${Math.round(detail.retryInMs / 1000)} s…`;
+  }
+  ui.connText.textContent = text;
+  ui.conn.title = detail.state === 'online' ? 'Connected' : 'Messages you send are kept and delivered when the connection is back';
+}
+
+function renderMembers() {
+  // One entry per connection (uid); the same person in two tabs shows twice, which is the truth.
+  const sorted = [...members].sort((a, b) => a.name.localeCompare(b.name));
+  ui.members.replaceChildren(...sorted.map((m) => {
+    const avatar = h('span', { class: 'avatar small', 'aria-hidden': 'true', text: initialOf(m.name) });
+    avatar.style.setProperty('--avatar', colorOf(m.name));
+    const me = m.uid === client.uid;
+    return h('li', { class: me ? 'member me' : 'member' }, avatar, h('span', { class: 'member-name', text: m.name }), me ? h('span', { class: 'you', text: 'you' }) : null);
+  }));
+  ui.onlineCount.textContent = String(members.length);
+  ui.peopleCountSmall.textContent = String(members.length);
+  ui.roomSub.textContent = members.length ? `${members.length} online` : '';
+}
+
+function renderRooms() {
+  const recent = Object.entries(client.lastIds).sort((a, b) => b[1].at - a[1].at).map(([r]) => r);
+  const names = [room, ...recent.filter((r) => r !== room)].slice(0, 8);
+  ui.rooms.replaceChildren(...names.map((r) => {
+    const a = h('a', { href: `#${r}`, class: 'room-link' }, h('span', { class: 'hash', 'aria-hidden': 'true', text: '#' }), r);
+    if (r === room) a.setAttribute('aria-current', 'page');
+    return h('li', {}, a);
+  }));
+}
+
+function updateChrome() {
+  ui.empty.hidden = list.size > 0 || client.state === 'connecting' || client.hasOlder(room);
+  ui.loadOlder.hidden = !(client.hasOlder(room) || list.trimmed);
+}
+
+/** @param {string} text */
+function showError(text) {
+  ui.bannerText.textContent = text;
+  ui.banner.hidden = false;
+  clearTimeout(errorTimer);
+  errorTimer = setTimeout(() => { ui.banner.hidden = true; }, ERROR_SHOWN_MS);
+}
+
+/** @param {{ code?: string, message?: string, retryAfterMs?: number }} err */
+function describeError(err) {
+  switch (err.code) {
+    case 'RATE_LIMITED': {
+      const s = Math.max(1, Math.ceil((err.retryAfterMs ?? 1000) / 1000));
+      return `You are sending too fast. Slow down, try again in ${s} s (your message will be sent automatically).`;
+    }
+    case 'TOO_LONG': return `That message is too long (${client.limits?.maxTextLength ?? 2000} characters at most).`;
+    case 'STORAGE_UNAVAILABLE': return 'The server could not store your message right now. It will be resent automatically.';
+    case 'TOO_MANY_ROOMS': return 'You are in too many rooms at once.';
+    case 'QUEUE_FULL': return `Too many messages are waiting to be sent (${err.message}). Wait for the connection to come back.`;
+    default: return err.message ? `${err.message}` : `Error: ${err.code ?? 'unknown'}`;
+  }
+}
+
+function clearTypers() {
+  for (const t of typers.values()) clearTimeout(t.timer);
+  typers.clear();
+  renderTyping();
+}
+
+function renderTyping() {
+  const names = [...typers.values()].map((t) => t.name);
+  ui.typing.textContent = names.length === 0 ? ''
+    : names.length === 1 ? `${names[0]} is typing…`
+    : names.length <= 3 ? `${names.join(', ')} are typing…` : 'Several people are typing…';
+}
+
+// ------------------------------------------------------------------ scrolling
+
+function atBottom() {
+  const s = ui.scroller;
+  return s.scrollHeight - s.scrollTop - s.clientHeight < 48;
+}
+
+function scrollToBottom() {
+  ui.scroller.scrollTop = ui.scroller.scrollHeight;
+  newBelow = 0;
+  ui.jump.hidden = true;
+}
+
+/** Runs a DOM change keeping the view where it was: at the bottom if it was there, else on the same messages. */
+/** @param {() => void} change */
+function keepScroll(change) {
+  const wasAtBottom = atBottom();
+  const before = ui.scroller.scrollHeight - ui.scroller.scrollTop;
+  change();
+  if (wasAtBottom) scrollToBottom();
+  else ui.scroller.scrollTop = ui.scroller.scrollHeight - before;
+}
+
+// ------------------------------------------------------------------ client events
+
+client.addEventListener('state', (e) => { renderState(/** @type {CustomEvent} */ (e).detail); updateChrome(); });
+
+client.addEventListener('welcome', (e) => {
+  const { limits } = /** @type {CustomEvent} */ (e).detail;
+  if (limits?.maxTextLength) ui.input.maxLength = limits.maxTextLength;
+  if (limits?.maxNameLength) ui.nameInput.maxLength = limits.maxNameLength;
+});
+
+client.addEventListener('joined', (e) => {
+  const d = /** @type {CustomEvent} */ (e).detail;
+  if (d.room !== room) return;
+  members = d.members;
+  renderMembers();
+  renderRooms();
+  updateChrome();
+});
+
+client.addEventListener('reset', (e) => {
+  if (/** @type {CustomEvent} */ (e).detail.room === room) list.clear();
+});
+
+client.addEventListener('message', (e) => {
+  const { message, own, source } = /** @type {CustomEvent} */ (e).detail;
+  if (message.room !== room) return;
+  const wasAtBottom = atBottom();
+  const li = list.add(message, own);
+  if (!li) return;
+  if (typers.delete(message.uid)) renderTyping();
+  if (own || wasAtBottom) scrollToBottom();
+  else { newBelow++; ui.jump.textContent = `${newBelow} new message${newBelow > 1 ? 's' : ''} ↓`; ui.jump.hidden = false; }
+  if (source === 'live' && !own) {
+    ui.announcer.textContent = `${message.name}: ${message.text}`;
+    if (document.visibilityState === 'hidden') { unread++; document.title = `(${unread}) #${room} · Wireroom`; }
+  }
+  updateChrome();
+});
+
+client.addEventListener('history', (e) => {
+  const d = /** @type {CustomEvent} */ (e).detail;
+  if (d.room !== room) return;
+  const hadFocus = document.activeElement === ui.loadOlder;
+  keepScroll(() => { for (const m of d.messages) list.add(m, client.isOwn(m)); });
+  ui.loadOlder.disabled = false;
+  ui.loadOlder.textContent = 'Load older messages';
+  updateChrome();
+  if (hadFocus && ui.loadOlder.hidden) ui.scroller.focus(); // keep keyboard focus somewhere sensible
+});
+
+client.addEventListener('queued', (e) => {
+  const { entry } = /** @type {CustomEvent} */ (e).detail;
+  if (entry.room !== room) return;
+  list.addPending(entry, name);
+  scrollToBottom();
+  updateChrome();
+});
+
+client.addEventListener('ack', (e) => {
+  const d = /** @type {CustomEvent} */ (e).detail;
+  if (d.room === room) list.markDelivered(d.clientId, d.id, d.ts);
+});
+
+client.addEventListener('failed', (e) => {
+  const d = /** @type {CustomEvent} */ (e).detail;
+  list.markFailed(d.entry.clientId, d.message ?? d.code);
+});
+
+client.addEventListener('presence', (e) => {
+  const d = /** @type {CustomEvent} */ (e).detail;
+  if (d.room !== room) return;
+  members = d.members;
+  renderMembers();
+  if (d.event === 'leave' && typers.has(d.uid)) { clearTimeout(typers.get(d.uid)?.timer); typers.delete(d.uid); renderTyping(); }
+});
+
+client.addEventListener('typing', (e) => {
+  const d = /** @type {CustomEvent} */ (e).detail;
+  if (d.room !== room || d.uid === client.uid) return;
+  clearTimeout(typers.get(d.uid)?.timer);
+  typers.set(d.uid, { name: d.name, timer: setTimeout(() => { typers.delete(d.uid); renderTyping(); }, TYPING_SHOWN_MS) });
+  renderTyping();
+});
+
+client.addEventListener('error', (e) => showError(describeError(/** @type {CustomEvent} */ (e).detail)));
+
+// ------------------------------------------------------------------ user input
+
+ui.composer.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const text = ui.input.value;
+  if (!text.trim()) return;
+  if (!name) { openNameDialog(); return; }
+  try {
+    client.send(room, text);
+  } catch (err) {
+    showError(describeError(/** @type {any} */ (err)));
+    return;
+  }
+  ui.input.value = '';
+  autosize();
+  ui.input.focus();
+});
+
+ui.input.addEventListener('keydown', (e) => {
+  // Enter sends, Shift+Enter inserts a newline; Enter while an IME composes a word confirms the word.
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    ui.composer.requestSubmit();
+  }
+});
+
+ui.input.addEventListener('input', () => {
+  autosize();
+  if (ui.input.value.trim()) client.typing(room);
+  const max = ui.input.maxLength > 0 ? ui.input.maxLength : 2000;
+  const len = ui.input.value.length;
+  ui.charCount.textContent = len > max * 0.8 ? `${len} / ${max}` : '';
+});
+
+function autosize() {
+  ui.input.style.height = 'auto';
+  ui.input.style.height = `${ui.input.scrollHeight}px`;
+}
+
+ui.loadOlder.addEventListener('click', () => {
+  const oldest = list.oldestId();
+  const asked = client.loadOlder(room, oldest !== null ? { before: oldest } : {});
+  if (asked) { ui.loadOlder.disabled = true; ui.loadOlder.textContent = 'Loading…'; }
+});
+
+ui.jump.addEventListener('click', () => { scrollToBottom(); ui.input.focus(); });
+ui.scroller.addEventListener('scroll', () => { if (!ui.jump.hidden && atBottom()) { newBelow = 0; ui.jump.hidden = true; } }, { passive: true });
+
+ui.bannerClose.addEventListener('click', () => { ui.banner.hidden = true; ui.input.focus(); });
+
+ui.nameButton.addEventListener('click', openNameDialog);
+ui.nameCancel.addEventListener('click', () => ui.nameDialog.close());
+ui.nameDialog.addEventListener('cancel', (e) => { if (!name) e.preventDefault(); }); // Escape cannot skip the first choice
+ui.nameForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const value = ui.nameInput.value.replace(/[\u0000-\u001f\u007f]/g, '').trim();
+  if (!value) { ui.nameInput.focus(); return; }
+  ui.nameDialog.close();
+  if (value !== name) setName(value);
+  ui.input.focus();
+});
+
+ui.roomForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  if (!ui.roomInput.value.trim()) return;
+  location.hash = normalizeRoom(ui.roomInput.value);
+  ui.roomInput.value = '';
+  closeSidebar();
+  ui.input.focus();
+});
+
+ui.peopleToggle.addEventListener('click', () => {
+  const open = ui.peopleToggle.getAttribute('aria-expanded') !== 'true';
+  ui.peopleToggle.setAttribute('aria-expanded', String(open));
+  ui.sidebar.classList.toggle('open', open);
+  if (open) /** @type {HTMLElement | null} */ (ui.sidebar.querySelector('a, input, button'))?.focus();
+});
+
+function closeSidebar() {
+  if (!ui.sidebar.classList.contains('open')) return;
+  ui.sidebar.classList.remove('open');
+  ui.peopleToggle.setAttribute('aria-expanded', 'false');
+}
+
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && ui.sidebar.classList.contains('open')) { closeSidebar(); ui.peopleToggle.focus(); }
+});
+
+window.addEventListener('hashchange', () => {
+  const next = roomFromHash();
+  if (next !== room) { enterRoom(next); closeSidebar(); ui.input.focus(); }
+});
+
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible' && unread) { unread = 0; document.title = `#${room} · Wireroom`; }
+});
+
+// ------------------------------------------------------------------ start
+
+if (name) { ui.meName.textContent = name; ui.meAvatar.textContent = initialOf(name); ui.meAvatar.style.setProperty('--avatar', colorOf(name)); }
+renderState({ state: 'connecting' });
+enterRoom(room);
+client.connect();
+if (!name) openNameDialog(); else ui.input.focus();
+
+// For tests and debugging from the console.
+Object.defineProperty(window, 'wireroom', { value: { client, list }, configurable: true });
