@@ -121,16 +121,15 @@ test('formatExtensions refuses names and values that are not tokens', () => {
   }
 });
 
-/** Median of a few runs, in ms, so one GC pause does not decide the verdict. */
+/** Fastest of a few runs, in ms: noise (GC, other processes) only ever adds time. */
 function timeMs(fn: () => void): number {
-  const runs: number[] = [];
+  let best = Number.POSITIVE_INFINITY;
   for (let i = 0; i < 5; i++) {
     const start = performance.now();
     fn();
-    runs.push(performance.now() - start);
+    best = Math.min(best, performance.now() - start);
   }
-  runs.sort((a, b) => a - b);
-  return runs[2]!;
+  return best;
 }
 
 const KiB = 1024;
@@ -162,12 +161,18 @@ test('header value parsers run in linear time on 100 KiB pathological inputs', (
       const small = make(100 * KiB);
       const large = make(400 * KiB);
       parse(small); // warm up the JIT
-      const tSmall = timeMs(() => parse(small));
-      const tLarge = timeMs(() => parse(large));
-      const label = `${parserName} on ${inputName}: ${tSmall.toFixed(2)} ms for 100 KiB, ${tLarge.toFixed(2)} ms for 400 KiB`;
-      assert.ok(tSmall < 50, label);
-      // Linear: 4x the input costs about 4x the time; quadratic would be 16x. The slack absorbs noise.
-      assert.ok(tLarge < Math.max(10, tSmall * 10), label);
+      let label = '';
+      let linear = false;
+      // A noisy machine can slow one measurement down; a superlinear parser fails every attempt.
+      for (let attempt = 0; attempt < 3 && !linear; attempt++) {
+        const tSmall = timeMs(() => parse(small));
+        const tLarge = timeMs(() => parse(large));
+        label = `${parserName} on ${inputName}: ${tSmall.toFixed(2)} ms for 100 KiB, ${tLarge.toFixed(2)} ms for 400 KiB`;
+        // Linear: 4x the input costs about 4x the time; quadratic would be 16x, and a quadratic scan of
+        // 400 KiB would take seconds, far above the floor that absorbs GC pauses and timer noise.
+        linear = tSmall < 50 && tLarge < Math.max(100, tSmall * 12);
+      }
+      assert.ok(linear, label);
     }
   }
 });

@@ -323,3 +323,29 @@ test('a header flood that never ends is refused as soon as the limit is crossed,
   assert.ok(growth < 8 * 1024 * 1024, `arrayBuffers grew by ${growth} bytes`);
   assert.equal(retained.length, 200);
 });
+
+test('no rescans: a long line fed in small pieces costs time linear in its length', () => {
+  const limits = { maxHeaderLineBytes: 4 * 1024 * 1024, maxHeaderBytes: 8 * 1024 * 1024 };
+  const feedInPieces = (valueBytes: number): number => {
+    const parser = new HttpHeadParser('request', limits);
+    parser.push(Buffer.from('GET / HTTP/1.1\r\nX-Long: '));
+    const piece = Buffer.alloc(16, 'v');
+    const start = performance.now();
+    for (let sent = 0; sent < valueBytes; sent += piece.length) parser.push(piece);
+    const result = parser.push(Buffer.from('\r\n\r\n'));
+    const ms = performance.now() - start;
+    assert.equal(result.state, 'complete');
+    return ms;
+  };
+  feedInPieces(256 * 1024); // warm up
+  let label = '';
+  let linear = false;
+  for (let attempt = 0; attempt < 3 && !linear; attempt++) {
+    const small = feedInPieces(512 * 1024);
+    const large = feedInPieces(2 * 1024 * 1024);
+    label = `512 KiB: ${small.toFixed(1)} ms, 2 MiB: ${large.toFixed(1)} ms`;
+    // A parser rescanning its buffered line on every push would be 16x slower for 4x the bytes.
+    linear = large < Math.max(150, small * 8);
+  }
+  assert.ok(linear, label);
+});

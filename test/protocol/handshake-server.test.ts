@@ -242,7 +242,7 @@ test('buildErrorResponse refuses invalid statuses and headers', () => {
   for (const status of [99, 600, 400.5, Number.NaN]) {
     assert.throws(() => buildErrorResponse(status), (e: unknown) => e instanceof WireroomError && e.code === 'WS_ERR_INVALID_ARGUMENT');
   }
-  for (const headers of [{ 'X-A': 'a\r\nb' }, { 'Content-Length': '0' }, { 'bad name': 'x' }]) {
+  for (const headers of [{ 'X-A': 'a\r\nb' }, { 'Content-Length': '0' }, { 'bad name': 'x' }] as Array<Record<string, string>>) {
     assert.throws(() => buildErrorResponse(400, 'x', headers), (e: unknown) => e instanceof WireroomError && e.code === 'WS_ERR_INVALID_ARGUMENT');
   }
 });
