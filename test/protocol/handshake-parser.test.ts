@@ -349,3 +349,24 @@ test('no rescans: a long line fed in small pieces costs time linear in its lengt
   }
   assert.ok(linear, label);
 });
+
+test('a peer trickling one byte per push costs memory bounded by the line, not by the push count', () => {
+  const one = Buffer.from('a');
+  const memory = (): number => {
+    const m = process.memoryUsage();
+    return m.heapUsed + m.arrayBuffers;
+  };
+  const before = memory();
+  const parsers: HttpHeadParser[] = [];
+  for (let i = 0; i < 100; i++) {
+    const parser = new HttpHeadParser('request');
+    parser.push(Buffer.from('GET / HTTP/1.1\r\nX-Slow: '));
+    for (let b = 0; b < 4000; b++) assert.equal(parser.push(one).state, 'incomplete');
+    parsers.push(parser);
+  }
+  const growth = memory() - before;
+  // 100 partial lines of ~4 KB each (at most 2x for growth slack) is under 1 MB; keeping one object
+  // per pushed byte would cost tens of MB.
+  assert.ok(growth < 6 * 1024 * 1024, `memory grew by ${growth} bytes`);
+  assert.equal(parsers.length, 100);
+});

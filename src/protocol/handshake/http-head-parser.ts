@@ -4,7 +4,7 @@
  *
  * Bytes may arrive in any chunking. Each byte is scanned once: complete lines are parsed as soon as
  * their LF arrives and only the unfinished line is carried over (copied, so a large chunk is not kept
- * alive by a few bytes of it). Limits are checked on every push, before anything is stored, so memory
+ * alive by a few bytes of it, into one buffer no larger than the line's limit). Limits are checked on every push, before anything is stored, so memory
  * stays bounded by the limits however much a peer sends.
  *
  * Strictness decisions:
@@ -78,9 +78,12 @@ export class HttpHeadParser<K extends HeadKind = HeadKind> {
   private error: HandshakeError | null = null;
   /** Bytes of the lines already parsed. */
   private consumed = 0;
-  /** Copies of the bytes of the unfinished line. */
-  private partial: Buffer[] = [];
-  private partialLength = 0;
+  /**
+   * Copy of the unfinished line, in one buffer grown geometrically up to the line's limit: one small
+   * Buffer per pushed byte would cost a peer that trickles bytes far more memory than the limit says.
+   */
+  private carry: Buffer | null = null;
+  private carryLength = 0;
 
   constructor(kind: K, limits: Partial<HeadLimits> = {}) {
     this.kind = kind;
@@ -106,24 +109,22 @@ export class HttpHeadParser<K extends HeadKind = HeadKind> {
     while (pos < chunk.length) {
       const lf = chunk.indexOf(LF, pos);
       const end = lf === -1 ? chunk.length : lf + 1;
-      const lineLength = this.partialLength + (end - pos);
+      const lineLength = this.carryLength + (end - pos);
       const overLimit = this.checkLimits(lineLength);
       if (overLimit !== null) return this.fail(overLimit);
 
       if (lf === -1) {
-        this.partial.push(Buffer.from(chunk.subarray(pos)));
-        this.partialLength = lineLength;
+        this.appendToCarry(chunk, pos, end);
         return INCOMPLETE;
       }
 
       let line: Buffer;
-      if (this.partialLength === 0) {
+      if (this.carryLength === 0) {
         line = chunk.subarray(pos, end);
       } else {
-        this.partial.push(chunk.subarray(pos, end));
-        line = Buffer.concat(this.partial, lineLength);
-        this.partial = [];
-        this.partialLength = 0;
+        this.appendToCarry(chunk, pos, end);
+        line = this.carry!.subarray(0, lineLength);
+        this.carryLength = 0; // parseLine copies what it keeps into strings, so the buffer is reusable
       }
       this.consumed += lineLength;
       pos = end;
@@ -131,11 +132,27 @@ export class HttpHeadParser<K extends HeadKind = HeadKind> {
       const failure = this.parseLine(line);
       if (failure !== null) return this.fail(failure);
       if (this.done) {
+        this.carry = null;
         // `done` is only set after the head was built, so `head` is non-null here.
         return { state: 'complete', head: this.head as HeadFor<K>, rest: chunk.subarray(end) };
       }
     }
     return INCOMPLETE;
+  }
+
+  /** Copies `chunk[from..to)` after the carried bytes. Callers have checked the limits first. */
+  private appendToCarry(chunk: Buffer, from: number, to: number): void {
+    const needed = this.carryLength + (to - from);
+    if (this.carry === null || this.carry.length < needed) {
+      // Grow geometrically (linear total copying) but never beyond what the limits allow this line.
+      const lineMax = (this.head === null ? this.limits.maxRequestLineBytes : this.limits.maxHeaderLineBytes) + 2;
+      const cap = Math.min(lineMax, this.limits.maxHeaderBytes - this.consumed);
+      const grown = Buffer.allocUnsafe(Math.max(needed, Math.min(cap, Math.max(256, 2 * (this.carry?.length ?? 0)))));
+      if (this.carry !== null) this.carry.copy(grown, 0, 0, this.carryLength);
+      this.carry = grown;
+    }
+    chunk.copy(this.carry, this.carryLength, from, to);
+    this.carryLength = needed;
   }
 
   /** Which limit, if any, the current line of `lineLength` bytes (so far) has crossed. */
@@ -227,8 +244,8 @@ export class HttpHeadParser<K extends HeadKind = HeadKind> {
   }
 
   private fail([failure, message]: [Failure, string]): { state: 'error'; error: HandshakeError } {
-    this.partial = [];
-    this.partialLength = 0;
+    this.carry = null;
+    this.carryLength = 0;
     this.error = this.kind === 'request' ? requestError(failure, message) : responseError(this.head, message);
     return { state: 'error', error: this.error };
   }
