@@ -23,6 +23,10 @@ export const ErrorCodes = {
   MESSAGE_TOO_BIG: 'WS_ERR_MESSAGE_TOO_BIG',
   FRAME_TOO_BIG: 'WS_ERR_FRAME_TOO_BIG',
   TOO_MANY_FRAGMENTS: 'WS_ERR_TOO_MANY_FRAGMENTS',
+  // ---- connection health (detected by the I/O layer, reported like protocol errors)
+  HEARTBEAT_TIMEOUT: 'WS_ERR_HEARTBEAT_TIMEOUT', // close 1011: no pong in time
+  OUTBOUND_BUFFER_FULL: 'WS_ERR_OUTBOUND_BUFFER_FULL', // close 1008: the peer does not read
+  COMPRESSION_FAILED: 'WS_ERR_COMPRESSION_FAILED', // close 1011
   // ---- extensions
   INVALID_COMPRESSED_DATA: 'WS_ERR_INVALID_COMPRESSED_DATA', // close 1007 (RFC 7692 8.: fail)
   // ---- handshake (HTTP status)

@@ -1,0 +1,90 @@
+/**
+ * `wireroom echo`: an echo server for conformance suites and benchmarks. Every path echoes (text as text,
+ * binary as binary) except /broadcast, where every message goes to every /broadcast connection, sender
+ * included. It prints nothing per message and adds nothing to the protocol.
+ */
+import { WebSocketServer } from '../../server/websocket-server.js';
+import type { WebSocket } from '../../websocket/websocket.js';
+import { intFlag, parseFlags, sizeFlag, UsageError } from '../flags.js';
+
+export const help = `Usage: wireroom echo [flags]
+
+Echo server: every path echoes each message back (text as text, binary as binary), except
+/broadcast, which sends each message to every connection on /broadcast (sender included).
+
+Flags:
+  --port <n>              port to listen on (default 9001; also $PORT)
+  --host <addr>           address to bind (default 127.0.0.1)
+  --max-message <size>    largest message, e.g. 64M (default 64M: a test target accepts big messages)
+  --max-fragments <n>     most fragments per message (default 65536)
+  --no-deflate            do not negotiate permessage-deflate (negotiated by default)
+  --heartbeat <ms>        ping interval, 0 to disable (default 0: load tests measure only echo work)
+  --any-origin            accept every Origin (default: same-origin or no Origin)
+  -h, --help              show this help`;
+
+export async function run(argv: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseFlags(argv, {
+      port: { type: 'string' }, host: { type: 'string' }, 'max-message': { type: 'string' },
+      'max-fragments': { type: 'string' }, 'no-deflate': { type: 'boolean' }, heartbeat: { type: 'string' },
+      'any-origin': { type: 'boolean' }
+    });
+    const port = intFlag(flags.port ?? process.env.PORT, 'port', 9001, 0, 65535);
+    const host = typeof flags.host === 'string' ? flags.host : '127.0.0.1';
+    const maxMessageSize = sizeFlag(flags['max-message'], 'max-message', 64 * 1024 * 1024);
+    const maxFragments = intFlag(flags['max-fragments'], 'max-fragments', 65536, 1, 1 << 30);
+    const heartbeatInterval = intFlag(flags.heartbeat, 'heartbeat', 0, 0, 86_400_000);
+    return await serve({ port, host, maxMessageSize, maxFragments, heartbeatInterval, deflate: flags['no-deflate'] !== true, anyOrigin: flags['any-origin'] === true });
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`wireroom echo: ${error.message}\n\n${help}`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+interface EchoConfig {
+  port: number; host: string; maxMessageSize: number; maxFragments: number; heartbeatInterval: number; deflate: boolean; anyOrigin: boolean;
+}
+
+function serve(config: EchoConfig): Promise<number> {
+  return new Promise((resolve) => {
+    const room = new Set<WebSocket>();
+    const server = new WebSocketServer({
+      port: config.port,
+      host: config.host,
+      backlog: 4096,
+      maxMessageSize: config.maxMessageSize,
+      maxFragments: config.maxFragments,
+      heartbeatInterval: config.heartbeatInterval,
+      perMessageDeflate: config.deflate,
+      allowOrigin: config.anyOrigin ? '*' : 'same-origin',
+      maxConnections: 1_000_000,
+      maxBufferedAmount: 2 * config.maxMessageSize + 1024 * 1024,
+    });
+    server.on('connection', (ws: WebSocket, request: { url?: string }) => {
+      if (request.url === '/broadcast') {
+        room.add(ws);
+        ws.on('close', () => room.delete(ws));
+        ws.on('message', (data: Buffer, isBinary: boolean) => server.broadcast(room, data, { binary: isBinary }));
+      } else {
+        ws.on('message', (data: Buffer, isBinary: boolean) => ws.send(data, { binary: isBinary }));
+      }
+    });
+    server.on('error', (error: Error) => {
+      console.error(`wireroom echo: ${error.message}`);
+      resolve(1);
+    });
+    server.on('listening', () => {
+      const address = server.address();
+      console.log(`wireroom echo listening on ws://${config.host}:${address?.port ?? config.port} (deflate ${config.deflate ? 'on' : 'off'}) node ${process.version}`);
+    });
+    const stop = (): void => {
+      void server.close({ timeout: 2000 }).then(() => resolve(0));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}

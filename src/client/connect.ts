@@ -1,0 +1,189 @@
+/**
+ * The client: `connect(url)` opens a ws:// or wss:// connection and resolves with an open WebSocket.
+ * The handshake is the core's (request built, response parsed and validated by src/protocol/handshake);
+ * this module only does the I/O: TCP or TLS, a time limit, and optional redirects.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import { ErrorCodes, HandshakeError, WireroomError } from '../protocol/errors.js';
+import { buildClientRequest, generateKey, HttpHeadParser, validateServerResponse, type ResponseHead } from '../protocol/handshake/index.js';
+import {
+  buildDeflateOffer, validateDeflateResponse, PERMESSAGE_DEFLATE, resolveDeflateOptions, type DeflateOptions,
+} from '../protocol/extensions/permessage-deflate-negotiation.js';
+import { PerMessageDeflate } from '../compression/permessage-deflate.js';
+import { WebSocket, type ConnectionOptions } from '../websocket/websocket.js';
+
+export interface ConnectOptions extends ConnectionOptions {
+  /** Subprotocols to offer, in preference order. */
+  protocols?: readonly string[];
+  /** Extra request headers. */
+  headers?: Record<string, string>;
+  /** The Origin header to send (browsers always send one; Node clients only when asked). */
+  origin?: string;
+  /** Time limit for TCP + TLS + handshake, in ms. Default 10,000. */
+  handshakeTimeout?: number;
+  /** Offer permessage-deflate: false (default), true, or options. */
+  perMessageDeflate?: boolean | DeflateOptions;
+  /** TLS options for wss:// (ca, rejectUnauthorized, servername, ...). */
+  tls?: TlsConnectionOptions;
+  /** Follow 3xx redirects (default false). Credentials are never carried to another origin. */
+  followRedirects?: boolean;
+  /** Most redirects to follow. Default 5. */
+  maxRedirects?: number;
+}
+
+/** Headers that carry credentials: dropped when a redirect leaves the original origin. */
+const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
+
+/**
+ * Connects to a WebSocket server. Resolves with an open connection; rejects with a WireroomError
+ * (`WS_ERR_HANDSHAKE_INVALID_RESPONSE` for a refused or invalid handshake, with `status` set; `WS_ERR_INVALID_ARGUMENT`
+ * for a bad URL or options; the socket error for network failures; `WS_ERR_HANDSHAKE_TIMEOUT` on timeout).
+ */
+export async function connect(url: string | URL, options: ConnectOptions = {}): Promise<WebSocket> {
+  let target = parseUrl(url);
+  let headers = { ...(options.headers ?? {}) };
+  const maxRedirects = options.followRedirects ? options.maxRedirects ?? 5 : 0;
+  for (let redirects = 0; ; redirects++) {
+    const outcome = await attempt(target, headers, options);
+    if (outcome instanceof WebSocket) return outcome;
+    if (redirects >= maxRedirects) {
+      throw new HandshakeError(ErrorCodes.HANDSHAKE_INVALID_RESPONSE, outcome.status, `Unexpected redirect (${outcome.status}) to ${outcome.location}; set followRedirects to follow it`);
+    }
+    const next = parseUrl(new URL(outcome.location, target.href.replace(/^ws/, 'http')));
+    if (next.origin !== target.origin) {
+      headers = Object.fromEntries(Object.entries(headers).filter(([name]) => !CREDENTIAL_HEADERS.includes(name.toLowerCase())));
+    }
+    target = next;
+  }
+}
+
+interface Target {
+  secure: boolean;
+  host: string;
+  port: number;
+  path: string;
+  origin: string;
+  href: string;
+  hostHeader: string;
+}
+
+function parseUrl(input: string | URL): Target {
+  let url: URL;
+  try {
+    url = input instanceof URL ? input : new URL(input);
+  } catch {
+    throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, `Invalid URL: ${String(input)}`);
+  }
+  const protocol = url.protocol === 'http:' ? 'ws:' : url.protocol === 'https:' ? 'wss:' : url.protocol;
+  if (protocol !== 'ws:' && protocol !== 'wss:') throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, `URL scheme must be ws: or wss:, got ${url.protocol}`);
+  if (url.hash) throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, 'A WebSocket URL must not have a fragment');
+  const secure = protocol === 'wss:';
+  const port = url.port ? Number(url.port) : secure ? 443 : 80;
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return {
+    secure, host, port,
+    path: (url.pathname || '/') + url.search,
+    origin: `${protocol}//${url.host}`,
+    href: `${protocol}//${url.host}${url.pathname}${url.search}`,
+    hostHeader: url.host,
+  };
+}
+
+interface Redirect {
+  status: number;
+  location: string;
+}
+
+function attempt(target: Target, headers: Record<string, string>, options: ConnectOptions): Promise<WebSocket | Redirect> {
+  const key = generateKey();
+  const deflateOptions = options.perMessageDeflate === true ? {} : options.perMessageDeflate || null;
+  const request = buildClientRequest({
+    host: target.hostHeader,
+    path: target.path,
+    key,
+    protocols: options.protocols ? [...options.protocols] : undefined,
+    extensions: deflateOptions ? buildDeflateOffer(deflateOptions) : undefined,
+    origin: options.origin,
+    headers,
+  });
+
+  return new Promise((resolve, reject) => {
+    const socket: Socket = target.secure
+      ? tlsConnect({ host: target.host, port: target.port, servername: isIp(target.host) ? undefined : target.host, ALPNProtocols: ['http/1.1'], ...options.tls })
+      : netConnect({ host: target.host, port: target.port });
+    socket.setNoDelay(true);
+    const parser = new HttpHeadParser('response');
+    let settled = false;
+    const finish = (error: Error | null, value?: WebSocket | Redirect): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('error', onError);
+      socket.removeListener('close', onClose);
+      if (error) {
+        socket.destroy();
+        reject(error);
+      } else resolve(value!);
+    };
+    const timer = setTimeout(() => {
+      finish(new WireroomError('WS_ERR_HANDSHAKE_TIMEOUT', `Handshake with ${target.href} timed out`));
+    }, options.handshakeTimeout ?? 10_000);
+    const onError = (error: Error): void => finish(error);
+    const onClose = (): void => finish(new HandshakeError(ErrorCodes.HANDSHAKE_INVALID_RESPONSE, 0, 'Connection closed during the handshake'));
+    const onData = (chunk: Buffer): void => {
+      const result = parser.push(chunk);
+      if (result.state === 'incomplete') return;
+      if (result.state === 'error') return finish(result.error);
+      const head = result.head as ResponseHead;
+      if (head.status >= 300 && head.status < 400 && head.get('location') && options.followRedirects) {
+        socket.destroy();
+        return finish(null, { status: head.status, location: head.get('location')! });
+      }
+      const validated = validateServerResponse(head, {
+        key,
+        protocols: options.protocols ? [...options.protocols] : [],
+        offeredExtensions: deflateOptions ? [PERMESSAGE_DEFLATE] : [],
+      });
+      if (validated instanceof HandshakeError) {
+        if (head.status >= 300 && head.status < 400 && head.get('location')) {
+          return finish(new HandshakeError(ErrorCodes.HANDSHAKE_INVALID_RESPONSE, head.status, `Unexpected redirect (${head.status}) to ${head.get('location')}; set followRedirects to follow it`));
+        }
+        return finish(validated);
+      }
+      let deflate: PerMessageDeflate | null = null;
+      let extensions = '';
+      const offer = validated.extensions[0];
+      if (offer !== undefined && deflateOptions) {
+        const params = validateDeflateResponse(offer, deflateOptions);
+        if (params instanceof HandshakeError) return finish(params);
+        deflate = new PerMessageDeflate('client', params, deflateOptions);
+        extensions = head.get('sec-websocket-extensions') ?? '';
+      }
+      const ws = new WebSocket();
+      ws.url = target.href;
+      socket.pause();
+      finish(null, ws);
+      ws._attach(socket, result.rest, {
+        maxMessageSize: options.maxMessageSize, maxFrameSize: options.maxFrameSize, maxFragments: options.maxFragments,
+        highWaterMark: options.highWaterMark, maxBufferedAmount: options.maxBufferedAmount,
+        backpressure: options.backpressure, closeTimeout: options.closeTimeout,
+        role: 'client',
+        protocol: validated.protocol,
+        extensions,
+        deflate,
+        compressionThreshold: deflate ? resolveDeflateOptions(deflateOptions || {}).threshold : undefined,
+      });
+      setImmediate(() => ws._startReading()); // after the caller's `await connect()` has added listeners
+    };
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.once(target.secure ? 'secureConnect' : 'connect', () => socket.write(request));
+  });
+}
+
+function isIp(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':');
+}

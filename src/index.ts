@@ -1,0 +1,19 @@
+/**
+ * Wireroom: a WebSocket toolkit for Node.js (RFC 6455, RFC 7692), zero runtime dependencies.
+ *
+ * - `WebSocketServer`: accept connections (standalone, on an existing http(s) server, or noServer).
+ * - `connect(url)`: open a client connection (ws:// and wss://).
+ * - `WebSocket`: one connection, the same class on both sides.
+ * - `prepareMessage()`: frame a message once for many recipients.
+ * The sans-I/O protocol core is exported separately as `wireroom/protocol`.
+ */
+export { WebSocket, type SendOptions, type ConnectionOptions, type BackpressurePolicy, CONNECTION_DEFAULTS } from './websocket/websocket.js';
+export { PreparedMessage, prepareMessage } from './websocket/prepared-message.js';
+export {
+  WebSocketServer, SERVER_DEFAULTS, type ServerOptions, type ShutdownOptions, type AuthResult, type HandshakeRequest, type OriginPolicy,
+} from './server/websocket-server.js';
+export { connect, type ConnectOptions } from './client/connect.js';
+export { WireroomError, ProtocolError, HandshakeError, ErrorCodes, type ErrorCode } from './protocol/errors.js';
+export { CloseCode } from './protocol/constants.js';
+export { DEFAULT_LIMITS, type ProtocolLimits } from './protocol/limits.js';
+export type { DeflateOptions } from './protocol/extensions/permessage-deflate-negotiation.js';

@@ -1,0 +1,517 @@
+/**
+ * The sans-I/O WebSocket protocol core (RFC 6455, after the opening handshake).
+ *
+ * Bytes in, events out: `receive(chunk)` parses any chunking of the byte stream (one byte at a time up to many
+ * frames per chunk), unmasks, validates UTF-8 as it arrives (fail-fast), reassembles fragments, answers pings
+ * and close frames, enforces limits, and reports everything to a handler object. Outbound bytes (pong and close
+ * replies, the close frame of a failed connection) go to `handler.onOutput`. No sockets, no timers, no promises:
+ * the same core drives server and client connections and can be tested and fuzzed on plain buffers.
+ *
+ * Nothing is thrown out of `receive()`: a peer's violation becomes `handler.onError(ProtocolError)` after the
+ * close frame carrying its close code has been emitted, and the core ignores all later input.
+ */
+import { CloseCode, MAX_CONTROL_PAYLOAD, Opcode } from './constants.js';
+import { buildClosePayload, parseClosePayload, truncateReason } from './close-frame.js';
+import { ErrorCodes, ProtocolError, WireroomError, type ErrorCode } from './errors.js';
+import { encodeFrame } from './frame-writer.js';
+import { DEFAULT_LIMITS, type ProtocolLimits } from './limits.js';
+import { unmaskInPlace } from './mask.js';
+import { isValidUtf8, Utf8Validator } from './utf8.js';
+
+export type Role = 'server' | 'client';
+
+/** Connection states (the WHATWG `readyState` values). The core itself starts OPEN, after the handshake. */
+export const ReadyState = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
+export type ReadyStateValue = (typeof ReadyState)[keyof typeof ReadyState];
+
+/** What the core reports. Methods on one object, so the hot path allocates no closures or event objects. */
+export interface ProtocolHandler {
+  /** A complete message. Text messages are validated UTF-8, delivered as bytes (decode only if needed). */
+  onMessage(data: Buffer, isBinary: boolean): void;
+  /**
+   * One frame of a compressed message (RSV1 on its first frame; only when `compressionNegotiated`).
+   * The handler decompresses it; it may `pause()` the core until its asynchronous work is done.
+   */
+  onCompressedFrame(payload: Buffer, fin: boolean, isBinary: boolean): void;
+  onPing(payload: Buffer): void;
+  onPong(payload: Buffer): void;
+  /** The peer's close frame (code 1005 when it carried none). The reply, if due, was already emitted. */
+  onClose(code: number, reason: string): void;
+  /** The peer broke the protocol. The close frame with `error.closeCode` was already emitted (if allowed). */
+  onError(error: ProtocolError): void;
+  /** Bytes to send to the peer, in order. */
+  onOutput(data: Buffer | [Buffer, Buffer]): void;
+}
+
+export interface ProtocolOptions extends Partial<ProtocolLimits> {
+  role: Role;
+  /** RSV1 (permessage-deflate) was negotiated in the handshake. */
+  compressionNegotiated?: boolean;
+  /** Answer pings with pongs automatically (default true). */
+  autoPong?: boolean;
+}
+
+const EMPTY = Buffer.alloc(0);
+const MAX_HEADER = 14;
+/** Initial capacity of a message accumulator; it grows geometrically, so memory follows the bytes received. */
+const MIN_ACCUMULATOR = 16 * 1024;
+
+export class WebSocketProtocol {
+  readonly role: Role;
+  readonly limits: ProtocolLimits;
+  /** Whether outgoing frames are masked (client role). */
+  readonly masksOutput: boolean;
+  private readonly handler: ProtocolHandler;
+  private readonly expectMask: boolean;
+  private readonly autoPong: boolean;
+  private rsv1Allowed: boolean;
+
+  private _state: ReadyStateValue = ReadyState.OPEN;
+  /** No more input is processed: the peer closed, or failed the protocol. */
+  private stopped = false;
+  private paused = false;
+  private processing = false;
+  private readonly queued: Buffer[] = [];
+
+  // ---- current frame header (partial headers are kept here between chunks)
+  private readonly headerBytes = Buffer.allocUnsafe(MAX_HEADER);
+  private headerLength = 0;
+  private inPayload = false;
+  private fin = false;
+  private rsv1 = false;
+  private opcode = 0;
+  private masked = false;
+  private readonly maskKey = Buffer.allocUnsafe(4);
+  private frameLength = 0;
+  private frameReceived = 0;
+
+  // ---- control frame payload split across chunks
+  private readonly controlBytes = Buffer.allocUnsafe(MAX_CONTROL_PAYLOAD);
+
+  // ---- the data message being received
+  private messageOpcode = 0; // 0: no message open
+  private messageCompressed = false;
+  private messageLength = 0;
+  private fragments = 0;
+  private accumulator: Buffer | null = null;
+  private accumulated = 0;
+  private readonly utf8 = new Utf8Validator();
+  /** Whether the current message is being validated piece by piece (fragmented or split across chunks). */
+  private streamingUtf8 = false;
+
+  constructor(handler: ProtocolHandler, options: ProtocolOptions) {
+    this.handler = handler;
+    this.role = options.role;
+    this.masksOutput = options.role === 'client';
+    this.expectMask = options.role === 'server';
+    this.autoPong = options.autoPong !== false;
+    this.rsv1Allowed = options.compressionNegotiated === true;
+    const maxMessageSize = options.maxMessageSize ?? DEFAULT_LIMITS.maxMessageSize;
+    this.limits = {
+      maxMessageSize,
+      maxFrameSize: options.maxFrameSize ?? Math.max(maxMessageSize, options.maxMessageSize === undefined ? DEFAULT_LIMITS.maxFrameSize : 0),
+      maxFragments: options.maxFragments ?? DEFAULT_LIMITS.maxFragments,
+    };
+  }
+
+  get state(): ReadyStateValue {
+    return this._state;
+  }
+
+  /** Whether the core has stopped reading (close received or protocol failed). */
+  get inputClosed(): boolean {
+    return this.stopped;
+  }
+
+  // ------------------------------------------------------------------------------------------------ input
+
+  /** Feeds bytes received from the peer. Never throws because of what the bytes contain. */
+  receive(chunk: Buffer): void {
+    if (this.stopped || chunk.length === 0) return;
+    if (this.paused || this.processing) {
+      this.queued.push(chunk);
+      return;
+    }
+    this.processing = true;
+    try {
+      this.parse(chunk);
+      while (!this.paused && !this.stopped && this.queued.length > 0) this.parse(this.queued.shift()!);
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  /** Stops delivering events until `resume()`; input received meanwhile is queued (pause the socket too). */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.processing || this.stopped) return;
+    this.processing = true;
+    try {
+      while (!this.paused && !this.stopped && this.queued.length > 0) this.parse(this.queued.shift()!);
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  private parse(chunk: Buffer): void {
+    const end = chunk.length;
+    let pos = 0;
+    while (pos < end) {
+      if (this.paused || this.stopped) break;
+      if (!this.inPayload) {
+        if (this.headerLength > 0) {
+          // Complete a header that started in an earlier chunk.
+          const had = this.headerLength;
+          const take = Math.min(MAX_HEADER - had, end - pos);
+          chunk.copy(this.headerBytes, had, pos, pos + take);
+          const size = this.parseHeader(this.headerBytes, 0, had + take);
+          if (size < 0) return;
+          if (size === 0) {
+            this.headerLength = had + take;
+            return;
+          }
+          this.headerLength = 0;
+          pos += size - had;
+        } else {
+          const size = this.parseHeader(chunk, pos, end);
+          if (size < 0) return;
+          if (size === 0) {
+            chunk.copy(this.headerBytes, 0, pos, end);
+            this.headerLength = end - pos;
+            return;
+          }
+          pos += size;
+        }
+        if (this.frameLength === 0) {
+          this.frameDone(EMPTY, true);
+          continue;
+        }
+        this.inPayload = true;
+        this.frameReceived = 0;
+      }
+      const remaining = this.frameLength - this.frameReceived;
+      const available = end - pos;
+      if (this.frameReceived === 0 && available >= remaining) {
+        // The whole payload lies in this chunk: unmask in place, no copy.
+        const payload = chunk.subarray(pos, pos + remaining);
+        pos += remaining;
+        if (this.masked) unmaskInPlace(payload, this.maskKey, 0);
+        this.inPayload = false;
+        this.frameDone(payload, true);
+      } else {
+        const take = available < remaining ? available : remaining;
+        const piece = chunk.subarray(pos, pos + take);
+        pos += take;
+        if (this.masked) unmaskInPlace(piece, this.maskKey, this.frameReceived & 3);
+        const offset = this.frameReceived;
+        this.frameReceived += take;
+        if (!this.framePiece(piece, offset)) return;
+        if (this.frameReceived === this.frameLength) {
+          this.inPayload = false;
+          this.frameDone(EMPTY, false);
+        }
+      }
+    }
+    if (pos < end && !this.stopped) this.queued.unshift(chunk.subarray(pos)); // paused mid-chunk
+  }
+
+  /**
+   * Parses and checks a frame header at buf[start..end). Returns its size, 0 if incomplete, -1 after failing
+   * the connection. Every limit is checked here, on the declared length, before any payload is buffered.
+   */
+  private parseHeader(buf: Buffer, start: number, end: number): number {
+    const available = end - start;
+    if (available < 2) return 0;
+    const b0 = buf[start]!;
+    const b1 = buf[start + 1]!;
+    const masked = (b1 & 0x80) !== 0;
+    let length = b1 & 0x7f;
+    let size = 2 + (masked ? 4 : 0);
+    if (length === 126) size += 2;
+    else if (length === 127) size += 8;
+    if (available < size) return 0;
+
+    const fin = (b0 & 0x80) !== 0;
+    const rsv1 = (b0 & 0x40) !== 0;
+    const opcode = b0 & 0x0f;
+
+    if ((b0 & 0x30) !== 0) return this.fail(ErrorCodes.UNEXPECTED_RSV, CloseCode.PROTOCOL_ERROR, 'RSV2 and RSV3 must be clear');
+    if (masked !== this.expectMask) {
+      return this.expectMask
+        ? this.fail(ErrorCodes.EXPECTED_MASK, CloseCode.PROTOCOL_ERROR, 'client frames must be masked')
+        : this.fail(ErrorCodes.UNEXPECTED_MASK, CloseCode.PROTOCOL_ERROR, 'server frames must not be masked');
+    }
+    let p = start + 2;
+    if (length === 126) {
+      length = (buf[p]! << 8) | buf[p + 1]!;
+      p += 2;
+    } else if (length === 127) {
+      const high = buf.readUInt32BE(p);
+      const low = buf.readUInt32BE(p + 4);
+      p += 8;
+      if (high & 0x80000000) return this.fail(ErrorCodes.INVALID_LENGTH, CloseCode.PROTOCOL_ERROR, '64-bit payload length with the most significant bit set');
+      // Above 2^53 a JS number loses precision; such a frame exceeds every limit anyway.
+      length = high > 0x1fffff ? Number.MAX_SAFE_INTEGER : high * 0x100000000 + low;
+    }
+
+    if (opcode >= 0x8) {
+      if (opcode > Opcode.PONG) return this.fail(ErrorCodes.INVALID_OPCODE, CloseCode.PROTOCOL_ERROR, `reserved opcode ${opcode}`);
+      if (!fin) return this.fail(ErrorCodes.INVALID_CONTROL_FRAME, CloseCode.PROTOCOL_ERROR, 'fragmented control frame');
+      if (length > MAX_CONTROL_PAYLOAD) return this.fail(ErrorCodes.INVALID_CONTROL_FRAME, CloseCode.PROTOCOL_ERROR, `control frame payload of ${length} bytes (maximum 125)`);
+      if (rsv1) return this.fail(ErrorCodes.UNEXPECTED_RSV, CloseCode.PROTOCOL_ERROR, 'RSV1 set on a control frame');
+    } else {
+      if (opcode > Opcode.BINARY) return this.fail(ErrorCodes.INVALID_OPCODE, CloseCode.PROTOCOL_ERROR, `reserved opcode ${opcode}`);
+      if (opcode === Opcode.CONTINUATION) {
+        if (this.messageOpcode === 0) return this.fail(ErrorCodes.UNEXPECTED_CONTINUATION, CloseCode.PROTOCOL_ERROR, 'continuation frame with no message in progress');
+        if (rsv1) return this.fail(ErrorCodes.UNEXPECTED_RSV, CloseCode.PROTOCOL_ERROR, 'RSV1 set on a continuation frame');
+      } else {
+        if (this.messageOpcode !== 0) return this.fail(ErrorCodes.EXPECTED_CONTINUATION, CloseCode.PROTOCOL_ERROR, 'new data frame while a fragmented message is in progress');
+        if (rsv1 && !this.rsv1Allowed) return this.fail(ErrorCodes.UNEXPECTED_RSV, CloseCode.PROTOCOL_ERROR, 'RSV1 set but no extension was negotiated');
+      }
+      if (length > this.limits.maxFrameSize) {
+        return this.fail(ErrorCodes.FRAME_TOO_BIG, CloseCode.MESSAGE_TOO_BIG, `frame of ${length} bytes exceeds the limit of ${this.limits.maxFrameSize}`);
+      }
+      const messageLength = (opcode === Opcode.CONTINUATION ? this.messageLength : 0) + length;
+      if (messageLength > this.limits.maxMessageSize) {
+        return this.fail(ErrorCodes.MESSAGE_TOO_BIG, CloseCode.MESSAGE_TOO_BIG, `message exceeds the limit of ${this.limits.maxMessageSize} bytes`);
+      }
+      if (opcode === Opcode.CONTINUATION) {
+        if (++this.fragments > this.limits.maxFragments) {
+          return this.fail(ErrorCodes.TOO_MANY_FRAGMENTS, CloseCode.POLICY_VIOLATION, `message has more than ${this.limits.maxFragments} fragments`);
+        }
+      } else {
+        this.messageOpcode = opcode;
+        this.messageCompressed = rsv1;
+        this.messageLength = 0;
+        this.fragments = 1;
+        this.streamingUtf8 = false;
+      }
+      this.messageLength = messageLength;
+    }
+
+    if (masked) {
+      this.maskKey[0] = buf[p]!;
+      this.maskKey[1] = buf[p + 1]!;
+      this.maskKey[2] = buf[p + 2]!;
+      this.maskKey[3] = buf[p + 3]!;
+    }
+    this.fin = fin;
+    this.rsv1 = rsv1;
+    this.opcode = opcode;
+    this.masked = masked;
+    this.frameLength = length;
+    return size;
+  }
+
+  /** A piece of a payload that spans chunks, already unmasked. Returns false after failing the connection. */
+  private framePiece(piece: Buffer, offset: number): boolean {
+    if (this.opcode >= 0x8) {
+      piece.copy(this.controlBytes, offset);
+      return true;
+    }
+    this.append(piece);
+    if (this.messageOpcode === Opcode.TEXT && !this.messageCompressed) {
+      if (!this.streamingUtf8) {
+        // First piece of a message that spans chunks (earlier whole fragments already turned streaming on).
+        this.streamingUtf8 = true;
+        this.utf8.reset();
+      }
+      if (!this.utf8.push(piece)) {
+        this.fail(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message');
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Appends to the message (or compressed frame) accumulator, growing it geometrically up to the limit. */
+  private append(piece: Buffer): void {
+    const needed = this.accumulated + piece.length;
+    let acc = this.accumulator;
+    if (acc === null || acc.length < needed) {
+      let capacity = acc === null ? MIN_ACCUMULATOR : acc.length * 2;
+      if (capacity < needed) capacity = needed;
+      const bound = this.messageCompressed ? this.frameLength : this.limits.maxMessageSize;
+      if (capacity > bound && bound >= needed) capacity = bound;
+      const grown = Buffer.allocUnsafe(capacity);
+      if (acc !== null) acc.copy(grown, 0, 0, this.accumulated);
+      this.accumulator = acc = grown;
+    }
+    piece.copy(acc, this.accumulated);
+    this.accumulated = needed;
+  }
+
+  /**
+   * A frame has been received completely. `whole`: its payload is `payload` (it lay in one chunk);
+   * otherwise its bytes were appended piece by piece (`framePiece`).
+   */
+  private frameDone(payload: Buffer, whole: boolean): void {
+    const opcode = this.opcode;
+    if (opcode >= 0x8) {
+      this.controlFrame(whole ? payload : this.controlBytes.subarray(0, this.frameLength));
+      return;
+    }
+    if (this.messageCompressed) {
+      let framePayload = payload;
+      if (!whole) {
+        framePayload = this.accumulator!.subarray(0, this.accumulated);
+        this.accumulator = null; // handed over: the decompressor may hold it while it works
+        this.accumulated = 0;
+      }
+      const fin = this.fin;
+      const isBinary = this.messageOpcode === Opcode.BINARY;
+      if (fin) this.endMessage();
+      this.handler.onCompressedFrame(framePayload, fin, isBinary);
+      return;
+    }
+    if (whole && this.fin && opcode !== Opcode.CONTINUATION) {
+      // The common case: a single-frame message that lay in one chunk. Zero-copy.
+      if (opcode === Opcode.TEXT && !isValidUtf8(payload)) {
+        this.fail(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message');
+        return;
+      }
+      this.endMessage();
+      this.handler.onMessage(payload, opcode === Opcode.BINARY);
+      return;
+    }
+    if (whole && payload.length > 0) {
+      // A whole fragment of a fragmented message: copy it in, and validate it if validation is streaming.
+      this.append(payload);
+      if (this.messageOpcode === Opcode.TEXT && this.streamingUtf8 && !this.utf8.push(payload)) {
+        this.fail(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message');
+        return;
+      }
+    }
+    if (this.messageOpcode === Opcode.TEXT && !this.streamingUtf8 && !this.fin) {
+      // Fail fast: validate what we have at each fragment boundary, so an invalid sequence in the middle
+      // of a message is caught in the fragment where it appears.
+      this.streamingUtf8 = true;
+      this.utf8.reset();
+      if (this.accumulated > 0 && !this.utf8.push(this.accumulator!.subarray(0, this.accumulated))) {
+        this.fail(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message');
+        return;
+      }
+    }
+    if (!this.fin) return;
+    const isText = this.messageOpcode === Opcode.TEXT;
+    const message = this.accumulated === 0 ? EMPTY : this.accumulator!.subarray(0, this.accumulated);
+    if (isText) {
+      const valid = this.streamingUtf8 ? this.utf8.end() : isValidUtf8(message);
+      if (!valid) {
+        this.fail(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message');
+        return;
+      }
+    }
+    this.endMessage();
+    this.accumulator = null; // the delivered message owns this memory now
+    this.handler.onMessage(message, !isText);
+  }
+
+  private endMessage(): void {
+    this.messageOpcode = 0;
+    this.messageCompressed = false;
+    this.messageLength = 0;
+    this.fragments = 0;
+    this.accumulated = 0;
+    this.streamingUtf8 = false;
+  }
+
+  private controlFrame(payload: Buffer): void {
+    switch (this.opcode) {
+      case Opcode.PING: {
+        // Copy: the payload may be a view into the receive chunk or into our reusable control buffer.
+        const data = Buffer.from(payload);
+        if (this.autoPong && this._state === ReadyState.OPEN) this.handler.onOutput(encodeFrame(Opcode.PONG, data, { mask: this.masksOutput }));
+        this.handler.onPing(data);
+        return;
+      }
+      case Opcode.PONG:
+        this.handler.onPong(Buffer.from(payload));
+        return;
+      default: {
+        const parsed = parseClosePayload(payload);
+        if (parsed instanceof ProtocolError) {
+          this.failWith(parsed);
+          return;
+        }
+        this.stopped = true;
+        this.queued.length = 0;
+        if (this._state === ReadyState.OPEN) {
+          // Echo the peer's code (RFC 6455 5.5.1); a close without a code is answered without one.
+          const reply = parsed.code === CloseCode.NO_STATUS ? EMPTY : buildClosePayload(parsed.code);
+          this.handler.onOutput(encodeFrame(Opcode.CLOSE, reply, { mask: this.masksOutput }));
+        }
+        this._state = ReadyState.CLOSED;
+        this.handler.onClose(parsed.code, parsed.reason);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------ failure
+
+  private fail(code: ErrorCode, closeCode: number, message: string): -1 {
+    this.failWith(new ProtocolError(code, closeCode, message));
+    return -1;
+  }
+
+  /**
+   * Fails the connection (RFC 6455 7.1.7): sends a close frame with the error's code unless one was already
+   * sent, stops reading, and reports the error. Also used by the I/O layer for errors it detects itself
+   * (e.g. invalid compressed data, or an inflated message over the limit).
+   */
+  failWith(error: ProtocolError): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.queued.length = 0;
+    this.accumulator = null;
+    if (this._state === ReadyState.OPEN) {
+      this.handler.onOutput(encodeFrame(Opcode.CLOSE, buildClosePayload(error.closeCode, truncateReason(error.message)), { mask: this.masksOutput }));
+    }
+    this._state = ReadyState.CLOSED;
+    this.handler.onError(error);
+  }
+
+  // ------------------------------------------------------------------------------------------------ output
+
+  /**
+   * Starts the closing handshake. Validates the arguments (throws WireroomError on a code that may not be
+   * sent or a reason over 123 bytes) and emits the close frame. Returns false if a close was already sent.
+   */
+  close(code?: number, reason?: string | Buffer): boolean {
+    const payload = buildClosePayload(code, reason); // throws on misuse, before any state changes
+    if (this._state !== ReadyState.OPEN) return false;
+    this._state = ReadyState.CLOSING;
+    this.handler.onOutput(encodeFrame(Opcode.CLOSE, payload, { mask: this.masksOutput }));
+    return true;
+  }
+
+  /** Marks the connection CLOSED without a closing handshake (TCP gone, or terminate()). */
+  abort(): void {
+    this.stopped = true;
+    this.queued.length = 0;
+    this.accumulator = null;
+    this._state = ReadyState.CLOSED;
+  }
+
+  /** Encodes a ping or pong (payload at most 125 bytes; throws WireroomError otherwise). */
+  encodeControl(opcode: typeof Opcode.PING | typeof Opcode.PONG, payload: Buffer): Buffer | [Buffer, Buffer] {
+    if (payload.length > MAX_CONTROL_PAYLOAD) {
+      throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, `control frame payload of ${payload.length} bytes (maximum 125)`);
+    }
+    return encodeFrame(opcode, payload, { mask: this.masksOutput });
+  }
+
+  /** Allows RSV1 on data frames from now on (permessage-deflate negotiated). */
+  enableCompression(): void {
+    this.rsv1Allowed = true;
+  }
+}

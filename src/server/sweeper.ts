@@ -1,0 +1,56 @@
+/**
+ * One timer per server for every connection's heartbeat and idle timeout, instead of timers per connection:
+ * 10,000 connections cost one interval, and a tick is a loop over plain fields.
+ */
+import { CloseCode } from '../protocol/constants.js';
+import type { WebSocket } from '../websocket/websocket.js';
+
+export interface SweeperLimits {
+  heartbeatInterval: number;
+  heartbeatTimeout: number;
+  idleTimeout: number;
+}
+
+export class ConnectionSweeper {
+  private timer: NodeJS.Timeout | null = null;
+  private readonly idleTicks: number;
+  private readonly period: number;
+
+  constructor(private readonly clients: ReadonlySet<WebSocket>, private readonly limits: SweeperLimits) {
+    const periods = [limits.heartbeatInterval, limits.idleTimeout > 0 ? Math.max(250, limits.idleTimeout / 4) : 0].filter((p) => p > 0);
+    this.period = periods.length > 0 ? Math.min(...periods) : 0;
+    this.idleTicks = limits.idleTimeout > 0 && this.period > 0 ? Math.ceil(limits.idleTimeout / this.period) : 0;
+    if (this.period > 0) {
+      this.timer = setInterval(() => this.tick(), this.period);
+      this.timer.unref();
+    }
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    const { heartbeatInterval, heartbeatTimeout } = this.limits;
+    for (const ws of this.clients) {
+      if (this.idleTicks > 0) {
+        if (ws._messageSeen) {
+          ws._messageSeen = false;
+          ws._idleTicks = 0;
+        } else if (++ws._idleTicks >= this.idleTicks) {
+          ws.close(CloseCode.NORMAL, 'Idle timeout');
+          continue;
+        }
+      }
+      if (heartbeatInterval <= 0) continue;
+      if (ws.pingSentAt !== 0) {
+        // No pong since the last ping: the peer is gone or stuck (half-open TCP is detected here).
+        if (now - ws.pingSentAt >= heartbeatTimeout) ws._heartbeatTimeout();
+        continue;
+      }
+      if (now - ws._lastPingAt >= heartbeatInterval - 1) ws._heartbeatPing(now);
+    }
+  }
+}

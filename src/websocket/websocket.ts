@@ -1,0 +1,671 @@
+/**
+ * The WebSocket connection: one protocol core driven over one socket. The same class serves both sides
+ * (server connections are made by WebSocketServer, client connections by `connect()`).
+ *
+ * Data path: socket 'data' -> core.receive() -> handler methods below -> 'message' events.
+ * Outbound: send() frames the message -> queued -> one coalesced write per event-loop turn (flush-scheduler).
+ */
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { CloseCode, Opcode } from '../protocol/constants.js';
+import { ErrorCodes, ProtocolError, WireroomError } from '../protocol/errors.js';
+import { buildClosePayload } from '../protocol/close-frame.js';
+import { encodeFrame, encodeTextFrame } from '../protocol/frame-writer.js';
+import { ReadyState, WebSocketProtocol, type ProtocolHandler, type ReadyStateValue, type Role } from '../protocol/protocol.js';
+import type { ProtocolLimits } from '../protocol/limits.js';
+import { isValidUtf8 } from '../protocol/utf8.js';
+import { PerMessageDeflate } from '../compression/permessage-deflate.js';
+import { scheduleFlush, type Flushable } from './flush-scheduler.js';
+import { PreparedMessage, toBuffer } from './prepared-message.js';
+import { WhatwgEvents } from './whatwg-events.js';
+
+/** What happens when a connection's outbound buffer would pass `maxBufferedAmount`. */
+export type BackpressurePolicy = 'close' | 'drop' | 'wait';
+
+/** Per-connection options (the server and client pass theirs down). */
+export interface ConnectionOptions extends Partial<ProtocolLimits> {
+  /** `send()` returns false above this many buffered bytes; 'drain' follows. Default 64 KiB. */
+  highWaterMark?: number;
+  /** Hard cap on buffered outbound bytes. Default 8 MiB. */
+  maxBufferedAmount?: number;
+  /** At the cap: 'close' (1008, default), 'drop' (the message is discarded), 'wait' (queue it and stop reading until drained). */
+  backpressure?: BackpressurePolicy;
+  /** How long to wait for the peer's close frame / TCP close after ours, in ms. Default 5000. */
+  closeTimeout?: number;
+}
+
+export const CONNECTION_DEFAULTS = {
+  highWaterMark: 64 * 1024,
+  maxBufferedAmount: 8 * 1024 * 1024,
+  backpressure: 'close' as BackpressurePolicy,
+  closeTimeout: 5000,
+};
+
+export interface SendOptions {
+  /** Send as binary (default: strings as text, everything else as binary). */
+  binary?: boolean;
+  /** Compress this message when permessage-deflate is negotiated (default true; the threshold still applies). */
+  compress?: boolean;
+  /** Split the message into frames of at most this many bytes (default: one frame). */
+  fragmentSize?: number;
+}
+
+/** Internal: everything a WebSocket needs to start on an upgraded socket. */
+export interface AttachOptions extends ConnectionOptions {
+  role: Role;
+  protocol: string;
+  extensions: string;
+  deflate: PerMessageDeflate | null;
+  /** Compression threshold in bytes for outgoing messages (deflate only). */
+  compressionThreshold?: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+const COALESCE_LIMIT = 64 * 1024;
+
+/**
+ * A WebSocket connection. EventEmitter events: 'open', 'message' (data: Buffer, isBinary), 'ping', 'pong',
+ * 'close' (code, reason, wasClean), 'error' (WireroomError), 'drain'. The WHATWG style (`onmessage`,
+ * `addEventListener('message', e => e.data)`) works too; there text arrives as a string.
+ */
+export class WebSocket extends EventEmitter implements Flushable {
+  static readonly CONNECTING = ReadyState.CONNECTING;
+  static readonly OPEN = ReadyState.OPEN;
+  static readonly CLOSING = ReadyState.CLOSING;
+  static readonly CLOSED = ReadyState.CLOSED;
+  readonly CONNECTING = ReadyState.CONNECTING;
+  readonly OPEN = ReadyState.OPEN;
+  readonly CLOSING = ReadyState.CLOSING;
+  readonly CLOSED = ReadyState.CLOSED;
+
+  /** Negotiated subprotocol, or ''. */
+  protocol = '';
+  /** Negotiated Sec-WebSocket-Extensions value, or ''. */
+  extensions = '';
+  /** The URL (client side) or request path (server side). */
+  url = '';
+  /** 'nodebuffer' (default) or 'arraybuffer': the type of binary `data` in WHATWG message events. */
+  binaryType: 'nodebuffer' | 'arraybuffer' = 'nodebuffer';
+  /** Round-trip time of the last heartbeat ping, in ms. */
+  latency: number | undefined = undefined;
+  /** Messages discarded by the 'drop' backpressure policy. */
+  droppedMessages = 0;
+
+  private _readyState: ReadyStateValue = ReadyState.CONNECTING;
+  private socket: Duplex | null = null;
+  private core: WebSocketProtocol | null = null;
+  private deflate: PerMessageDeflate | null = null;
+  private compressionThreshold = 1024;
+  private options: Required<ConnectionOptions> & Partial<ProtocolLimits> = { ...CONNECTION_DEFAULTS } as Required<ConnectionOptions>;
+
+  // outbound
+  flushScheduled = false;
+  private outQueue: Buffer[] = [];
+  private outBytes = 0;
+  private needDrain = false;
+  /** Sends (and a close) waiting behind an asynchronous compression, to keep message order. */
+  private pendingSends: PendingSend[] | null = null;
+
+  // inbound pause reasons: user pause(), decompression in progress, 'wait' backpressure
+  private userPaused = false;
+  private inflating = false;
+  private waitingForDrain = false;
+
+  // close bookkeeping
+  private closeFrameSent = false;
+  private closeFrameReceived = false;
+  private closeCode: number = CloseCode.ABNORMAL;
+  private closeReason = '';
+  private closeTimer: NodeJS.Timeout | null = null;
+  private closeEmitted = false;
+  private endAfterFlush = false;
+
+  // heartbeat (driven by the server's sweeper or the client's timer)
+  /** @internal performance.now() when the outstanding heartbeat ping was sent, or 0. */
+  pingSentAt = 0;
+  /** @internal When the last heartbeat ping was sent. */
+  _lastPingAt = 0;
+  /** @internal A message arrived since the sweeper last looked (idle timeout). */
+  _messageSeen = false;
+  /** @internal Sweeper ticks without a message. */
+  _idleTicks = 0;
+
+  private whatwg: WhatwgEvents | null = null;
+  private initialData: Buffer = EMPTY;
+
+  get readyState(): ReadyStateValue {
+    return this._readyState;
+  }
+
+  /** Bytes queued for sending and not yet handed to the kernel. */
+  get bufferedAmount(): number {
+    const socket = this.socket;
+    return this.outBytes + (socket ? socket.writableLength : 0);
+  }
+
+  get remoteAddress(): string | undefined {
+    return (this.socket as Socket | null)?.remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return (this.socket as Socket | null)?.remotePort;
+  }
+
+  /** @internal Starts the connection on a socket whose handshake is complete. `head`: bytes already read. */
+  _attach(socket: Duplex, head: Buffer, options: AttachOptions): void {
+    this.socket = socket;
+    this.protocol = options.protocol;
+    this.extensions = options.extensions;
+    this.deflate = options.deflate;
+    if (options.compressionThreshold !== undefined) this.compressionThreshold = options.compressionThreshold;
+    this.options = { ...CONNECTION_DEFAULTS, ...definedOnly(options) } as Required<ConnectionOptions>;
+    const limits: Partial<ProtocolLimits> = {};
+    if (options.maxMessageSize !== undefined) limits.maxMessageSize = options.maxMessageSize;
+    if (options.maxFrameSize !== undefined) limits.maxFrameSize = options.maxFrameSize;
+    if (options.maxFragments !== undefined) limits.maxFragments = options.maxFragments;
+    this.core = new WebSocketProtocol(new CoreEvents(this), { role: options.role, compressionNegotiated: this.deflate !== null, ...limits });
+    this._readyState = ReadyState.OPEN;
+
+    const s = socket as Socket;
+    if (typeof s.setNoDelay === 'function') s.setNoDelay(true);
+    if (typeof s.setTimeout === 'function') s.setTimeout(0);
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
+    socket.on('close', onSocketClose);
+    socket.on('error', onSocketError);
+    socket.on('drain', onSocketDrain);
+    (socket as SocketWithOwner)[OWNER] = this;
+
+    this.initialData = head;
+    this.emit('open');
+  }
+
+  /**
+   * @internal Starts reading, once the application has had the chance to add its listeners: bytes that came
+   * with the handshake are parsed first, then the socket flows.
+   */
+  _startReading(): void {
+    const head = this.initialData;
+    this.initialData = EMPTY;
+    if (head.length > 0 && this.core !== null) this.core.receive(head);
+    this.updateReading();
+  }
+
+  // ------------------------------------------------------------------------------------------- sending
+
+  /**
+   * Sends a message: strings as text, Buffer / ArrayBuffer / typed arrays as binary (override with `binary`).
+   * Returns false when the outbound buffer is above the high-water mark (wait for 'drain'), or when the message
+   * was not queued (connection not open, or dropped by the backpressure policy: see `droppedMessages`).
+   * Throws WireroomError(WS_ERR_INVALID_STATE) before the connection is open, never after: sending on a
+   * closing or closed connection is reported with an 'error' event (if listened to) and returns false.
+   */
+  send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: SendOptions): boolean {
+    if (this._readyState !== ReadyState.OPEN || this.closeFrameSent) return this.sendRefused();
+    const isString = typeof data === 'string';
+    if (!isString && !Buffer.isBuffer(data) && !(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data)) {
+      throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, 'send() takes a string, Buffer, ArrayBuffer or typed array');
+    }
+    const binary = options?.binary ?? !isString;
+    const fragmentSize = options?.fragmentSize;
+    if (this.deflate !== null && options?.compress !== false) {
+      const payload = toBuffer(data);
+      if (payload.length >= this.compressionThreshold) return this.sendCompressed(payload, binary);
+      if (this.pendingSends !== null) return this.enqueueBehindCompression(payload, binary, fragmentSize);
+    } else if (this.pendingSends !== null) {
+      return this.enqueueBehindCompression(toBuffer(data), binary, fragmentSize);
+    }
+    if (fragmentSize !== undefined && fragmentSize > 0) return this.sendFragmented(toBuffer(data), binary, fragmentSize);
+    const masked = this.core!.masksOutput;
+    if (isString && !binary) return this._enqueue(encodeTextFrame(data, { mask: masked }));
+    return this._enqueue(encodeFrame(binary ? Opcode.BINARY : Opcode.TEXT, toBuffer(data), { mask: masked }));
+  }
+
+  /** Sends a message framed once by `prepareMessage()` (the same bytes for every recipient). */
+  sendPrepared(message: PreparedMessage): boolean {
+    if (this._readyState !== ReadyState.OPEN || this.closeFrameSent) return this.sendRefused();
+    if (this.core!.masksOutput || this.pendingSends !== null) return this.send(message.payload, { binary: message.binary, compress: false });
+    return this._enqueue(message.frame);
+  }
+
+  /** Sends a ping (payload at most 125 bytes). */
+  ping(data?: string | Buffer): void {
+    if (this._readyState !== ReadyState.OPEN || this.closeFrameSent) return void this.sendRefused();
+    this._enqueue(this.core!.encodeControl(Opcode.PING, data === undefined ? EMPTY : toBuffer(data)));
+  }
+
+  /** Sends an unsolicited pong (payload at most 125 bytes). Pings are answered automatically. */
+  pong(data?: string | Buffer): void {
+    if (this._readyState !== ReadyState.OPEN || this.closeFrameSent) return void this.sendRefused();
+    this._enqueue(this.core!.encodeControl(Opcode.PONG, data === undefined ? EMPTY : toBuffer(data)));
+  }
+
+  /** @internal Heartbeat ping carrying no payload; latency is measured on the pong. */
+  _heartbeatPing(now: number): void {
+    if (this._readyState !== ReadyState.OPEN || this.closeFrameSent) return;
+    this.pingSentAt = now;
+    this._lastPingAt = now;
+    this._enqueue(this.core!.encodeControl(Opcode.PING, EMPTY));
+  }
+
+  /** @internal The heartbeat pong did not come back in time. */
+  _heartbeatTimeout(): void {
+    this.failConnection(new ProtocolError(ErrorCodes.HEARTBEAT_TIMEOUT, CloseCode.INTERNAL_ERROR, 'keepalive ping timeout'), true);
+  }
+
+  private sendRefused(): false {
+    if (this._readyState === ReadyState.CONNECTING) {
+      throw new WireroomError(ErrorCodes.INVALID_STATE, 'WebSocket is not open yet');
+    }
+    this.emitError(new WireroomError(ErrorCodes.INVALID_STATE, 'WebSocket is closing or closed: message not sent'));
+    return false;
+  }
+
+  private sendFragmented(payload: Buffer, binary: boolean, fragmentSize: number): boolean {
+    const masked = this.core!.masksOutput;
+    let ok = true;
+    let offset = 0;
+    let opcode: number = binary ? Opcode.BINARY : Opcode.TEXT;
+    do {
+      const end = Math.min(offset + fragmentSize, payload.length);
+      ok = this._enqueue(encodeFrame(opcode, payload.subarray(offset, end), { fin: end === payload.length, mask: masked }));
+      opcode = Opcode.CONTINUATION;
+      offset = end;
+    } while (offset < payload.length);
+    return ok;
+  }
+
+  private sendCompressed(payload: Buffer, binary: boolean): boolean {
+    const entry: PendingSend = { ready: false, run: NOOP };
+    (this.pendingSends ??= []).push(entry);
+    this.deflate!.compress(payload, (error, compressed) => {
+      if (error || compressed === undefined) {
+        this.failConnection(new ProtocolError(ErrorCodes.COMPRESSION_FAILED, CloseCode.INTERNAL_ERROR, 'compression failed'));
+        return;
+      }
+      entry.run = () => this._enqueue(encodeFrame(binary ? Opcode.BINARY : Opcode.TEXT, compressed, { rsv1: true, mask: this.core!.masksOutput }));
+      entry.ready = true;
+      this.runPendingSends();
+    });
+    return this.bufferedAmount + payload.length < this.options.highWaterMark;
+  }
+
+  /** Keeps message order: an uncompressed send waits behind a compression still in progress. */
+  private enqueueBehindCompression(payload: Buffer, binary: boolean, fragmentSize: number | undefined): boolean {
+    const run = (): void => {
+      if (fragmentSize !== undefined && fragmentSize > 0) this.sendFragmented(payload, binary, fragmentSize);
+      else this._enqueue(encodeFrame(binary ? Opcode.BINARY : Opcode.TEXT, payload, { mask: this.core!.masksOutput }));
+    };
+    this.pendingSends!.push({ ready: true, run });
+    this.runPendingSends();
+    return this.bufferedAmount + payload.length < this.options.highWaterMark;
+  }
+
+  /** Runs the queued sends that are ready, in order; stops at the first compression still in progress. */
+  private runPendingSends(): void {
+    const queue = this.pendingSends;
+    if (queue === null) return;
+    while (queue.length > 0 && queue[0]!.ready) {
+      const entry = queue.shift()!;
+      if (this.socket !== null && !this.socket.destroyed && this.core !== null && !this.core.inputClosed) entry.run();
+    }
+    if (queue.length === 0) this.pendingSends = null;
+  }
+
+  /** @internal Queues frame bytes for the next coalesced write, applying the outbound cap. */
+  _enqueue(frame: Buffer | [Buffer, Buffer]): boolean {
+    const socket = this.socket;
+    if (socket === null || socket.destroyed) return false;
+    const size = Array.isArray(frame) ? frame[0].length + frame[1].length : frame.length;
+    const buffered = this.outBytes + socket.writableLength;
+    if (buffered + size > this.options.maxBufferedAmount && !this.closeFrameSent) {
+      const policy = this.options.backpressure;
+      if (policy === 'drop') {
+        this.droppedMessages++;
+        return false;
+      }
+      if (policy === 'close') {
+        this.failConnection(new ProtocolError(ErrorCodes.OUTBOUND_BUFFER_FULL, CloseCode.POLICY_VIOLATION, 'outbound buffer full (peer too slow)'), true);
+        return false;
+      }
+      // 'wait': keep the message, stop reading from this peer until the buffer drains.
+      this.waitingForDrain = true;
+      this.updateReading();
+    }
+    if (Array.isArray(frame)) {
+      this.outQueue.push(frame[0], frame[1]);
+    } else {
+      this.outQueue.push(frame);
+    }
+    this.outBytes += size;
+    scheduleFlush(this);
+    if (buffered + size >= this.options.highWaterMark) {
+      this.needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** @internal Writes everything queued with one socket write (called by the flush scheduler). */
+  flush(): void {
+    const socket = this.socket;
+    const queue = this.outQueue;
+    if (queue.length === 0) return;
+    if (socket === null || socket.destroyed) {
+      this.outQueue = [];
+      this.outBytes = 0;
+      return;
+    }
+    if (queue.length === 1) {
+      socket.write(queue[0]!);
+    } else if (this.outBytes <= COALESCE_LIMIT) {
+      socket.write(Buffer.concat(queue, this.outBytes));
+    } else {
+      socket.cork();
+      for (let i = 0; i < queue.length; i++) socket.write(queue[i]!);
+      socket.uncork();
+    }
+    this.outQueue = [];
+    this.outBytes = 0;
+    if (this.endAfterFlush) this.endSocket();
+  }
+
+  /** @internal */
+  _onSocketDrain(): void {
+    if (this.outBytes > 0) return;
+    if (this.waitingForDrain) {
+      this.waitingForDrain = false;
+      this.updateReading();
+    }
+    if (this.needDrain) {
+      this.needDrain = false;
+      this.emit('drain');
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------- receiving
+
+  /** Stops reading from the peer (inbound backpressure); 'message' events stop until resume(). */
+  pause(): void {
+    this.userPaused = true;
+    this.updateReading();
+  }
+
+  resume(): void {
+    this.userPaused = false;
+    this.updateReading();
+  }
+
+  get isPaused(): boolean {
+    return this.userPaused;
+  }
+
+  private updateReading(): void {
+    const core = this.core;
+    const socket = this.socket;
+    if (core === null || socket === null) return;
+    if (this.userPaused || this.inflating || this.waitingForDrain) {
+      core.pause();
+      socket.pause();
+    } else {
+      socket.resume();
+      core.resume();
+    }
+  }
+
+  /** @internal */
+  _onData(chunk: Buffer): void {
+    this.core!.receive(chunk);
+  }
+
+  /** @internal */
+  _onCompressedFrame(payload: Buffer, fin: boolean, isBinary: boolean): void {
+    const deflate = this.deflate;
+    if (deflate === null) return;
+    this.inflating = true;
+    this.updateReading();
+    deflate.decompress(payload, fin, this.core!.limits.maxMessageSize, (error, message) => {
+      if (this.core === null || this.core.inputClosed) return;
+      if (error) {
+        this.core.failWith(error);
+        return;
+      }
+      this.inflating = false;
+      if (fin && message !== undefined) {
+        if (!isBinary && !isValidUtf8(message)) {
+          this.core.failWith(new ProtocolError(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message'));
+          return;
+        }
+        this._emitMessage(message, isBinary);
+      }
+      this.updateReading();
+    });
+  }
+
+  /** @internal */
+  _emitMessage(data: Buffer, isBinary: boolean): void {
+    this._messageSeen = true;
+    this.emit('message', data, isBinary);
+  }
+
+  // ------------------------------------------------------------------------------------------- closing
+
+  /**
+   * Starts the closing handshake. `code` must be 1000, 1001-1003, 1007-1014 or 3000-4999 and the reason at
+   * most 123 UTF-8 bytes: anything else throws WireroomError(WS_ERR_INVALID_ARGUMENT) and sends nothing.
+   * Messages sent before close() go out before the close frame. The 'close' event follows when the peer
+   * answers, or after `closeTimeout` if it never does.
+   */
+  close(code?: number, reason?: string): void {
+    buildClosePayload(code, reason); // validate first: misuse throws whatever the state
+    const core = this.core;
+    if (this._readyState === ReadyState.CONNECTING) {
+      this._abortConnecting(code ?? CloseCode.ABNORMAL, reason ?? '');
+      return;
+    }
+    if (core === null || this._readyState !== ReadyState.OPEN) return;
+    this._readyState = ReadyState.CLOSING;
+    this.startCloseTimer();
+    const sendClose = (): void => {
+      if (core.close(code, reason)) this.closeFrameSent = true;
+    };
+    if (this.pendingSends !== null) this.pendingSends.push({ ready: true, run: sendClose });
+    else sendClose();
+  }
+
+  /** Destroys the connection at once, without a closing handshake (close code 1006). */
+  terminate(): void {
+    if (this._readyState === ReadyState.CLOSED) return;
+    if (this.core === null) {
+      this._abortConnecting(CloseCode.ABNORMAL, '');
+      return;
+    }
+    this.core.abort();
+    this._readyState = ReadyState.CLOSING;
+    this.socket?.destroy();
+  }
+
+  /** @internal Cancels a connection attempt (overridden by the client). */
+  _abortConnecting(code: number, reason: string): void {
+    this._readyState = ReadyState.CLOSED;
+    this.emitClose(code, reason, false);
+  }
+
+  /** Fails the connection: a close frame with the error's code (if none was sent yet), then TCP closes. */
+  private failConnection(error: ProtocolError, fromSender = false): void {
+    if (this.core === null) return;
+    // When the outbound buffer is full, the close frame must still go out behind what is queued.
+    if (fromSender) this.options.maxBufferedAmount = Number.POSITIVE_INFINITY;
+    this.core.failWith(error);
+  }
+
+  private startCloseTimer(): void {
+    if (this.closeTimer !== null) return;
+    this.closeTimer = setTimeout(onCloseTimeout, this.options.closeTimeout, this);
+    this.closeTimer.unref?.();
+  }
+
+  /** @internal The peer did not complete the closing handshake in time. */
+  _onCloseTimeout(): void {
+    this.closeTimer = null;
+    this.socket?.destroy();
+  }
+
+  /** @internal The core saw the peer's close frame (its reply, if due, is queued). */
+  _onPeerClose(code: number, reason: string): void {
+    this.closeFrameReceived = true;
+    this.closeFrameSent = true; // ours went earlier, or the core just queued the echo
+    this.closeCode = code;
+    this.closeReason = reason;
+    this._readyState = ReadyState.CLOSING;
+    this.socket?.pause(); // nothing after a close frame matters
+    this.startCloseTimer();
+    // The server closes TCP first (RFC 6455 7.1.1); the client waits for it (the close timer bounds the wait).
+    if (this.core?.role === 'server') this.endWhenFlushed();
+  }
+
+  /** @internal The core failed the connection (its close frame is queued): close TCP once it is written. */
+  _onProtocolError(error: ProtocolError): void {
+    this.closeFrameSent = true;
+    this.closeCode = error.closeCode;
+    this.closeReason = error.message;
+    this._readyState = ReadyState.CLOSING;
+    this.emitError(error);
+    this.startCloseTimer();
+    this.endWhenFlushed();
+  }
+
+  private endWhenFlushed(): void {
+    this.endAfterFlush = true;
+    if (this.outBytes === 0) this.endSocket();
+  }
+
+  private endSocket(): void {
+    const socket = this.socket;
+    if (socket !== null && !socket.destroyed && socket.writable) socket.end();
+  }
+
+  /** @internal The peer ended its side of TCP: end ours. */
+  _onSocketEnd(): void {
+    this.endSocket();
+  }
+
+  /** @internal */
+  _onSocketClose(): void {
+    if (this.closeTimer !== null) {
+      clearTimeout(this.closeTimer);
+      this.closeTimer = null;
+    }
+    this.core?.abort();
+    this.deflate?.close();
+    this.outQueue = [];
+    this.outBytes = 0;
+    this.pendingSends = null;
+    this._readyState = ReadyState.CLOSED;
+    const clean = this.closeFrameSent && this.closeFrameReceived;
+    this.emitClose(clean || this.closeCode !== CloseCode.ABNORMAL ? this.closeCode : CloseCode.ABNORMAL, this.closeReason, clean);
+  }
+
+  private emitClose(code: number, reason: string, wasClean: boolean): void {
+    if (this.closeEmitted) return;
+    this.closeEmitted = true;
+    this.emit('close', code, reason, wasClean);
+  }
+
+  /** Emits 'error' only when someone listens: a connection's error must never crash the process. */
+  emitError(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  // ------------------------------------------------------------------------------------------- WHATWG style
+
+  addEventListener(type: string, listener: WhatwgListener, options?: { once?: boolean }): void {
+    (this.whatwg ??= new WhatwgEvents(this)).add(type, listener, options?.once === true);
+  }
+
+  removeEventListener(type: string, listener: WhatwgListener): void {
+    this.whatwg?.remove(type, listener);
+  }
+
+  get onopen(): WhatwgListener | null { return this.whatwg?.getHandler('open') ?? null; }
+  set onopen(fn: WhatwgListener | null) { (this.whatwg ??= new WhatwgEvents(this)).setHandler('open', fn); }
+  get onmessage(): WhatwgListener | null { return this.whatwg?.getHandler('message') ?? null; }
+  set onmessage(fn: WhatwgListener | null) { (this.whatwg ??= new WhatwgEvents(this)).setHandler('message', fn); }
+  get onclose(): WhatwgListener | null { return this.whatwg?.getHandler('close') ?? null; }
+  set onclose(fn: WhatwgListener | null) { (this.whatwg ??= new WhatwgEvents(this)).setHandler('close', fn); }
+  get onerror(): WhatwgListener | null { return this.whatwg?.getHandler('error') ?? null; }
+  set onerror(fn: WhatwgListener | null) { (this.whatwg ??= new WhatwgEvents(this)).setHandler('error', fn); }
+}
+
+/** A WHATWG-style listener: receives an event object ({ type, data } / { code, reason, wasClean } / { error }). */
+export type WhatwgListener = (event: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface PendingSend {
+  ready: boolean;
+  run: () => void;
+}
+const NOOP = (): void => {};
+
+const OWNER = Symbol('wireroom.websocket');
+type SocketWithOwner = Duplex & { [OWNER]?: WebSocket };
+
+// Socket listeners are shared functions (no closure per connection): `this` is the socket.
+function owner(socket: Duplex): WebSocket | undefined {
+  return (socket as SocketWithOwner)[OWNER];
+}
+function onSocketData(this: Duplex, chunk: Buffer): void {
+  owner(this)?._onData(chunk);
+}
+function onSocketEnd(this: Duplex): void {
+  owner(this)?._onSocketEnd();
+}
+function onSocketClose(this: Duplex): void {
+  owner(this)?._onSocketClose();
+}
+function onSocketError(this: Duplex): void {
+  // ECONNRESET and friends: the 'close' event that follows reports 1006.
+}
+function onSocketDrain(this: Duplex): void {
+  owner(this)?._onSocketDrain();
+}
+function onCloseTimeout(ws: WebSocket): void {
+  ws._onCloseTimeout();
+}
+
+/** Adapts core events to the WebSocket (one object per connection, no per-frame allocation). */
+class CoreEvents implements ProtocolHandler {
+  constructor(private readonly ws: WebSocket) {}
+  onMessage(data: Buffer, isBinary: boolean): void {
+    this.ws._emitMessage(data, isBinary);
+  }
+  onCompressedFrame(payload: Buffer, fin: boolean, isBinary: boolean): void {
+    this.ws._onCompressedFrame(payload, fin, isBinary);
+  }
+  onPing(payload: Buffer): void {
+    this.ws.emit('ping', payload);
+  }
+  onPong(payload: Buffer): void {
+    const ws = this.ws;
+    if (ws.pingSentAt !== 0) {
+      ws.latency = performance.now() - ws.pingSentAt;
+      ws.pingSentAt = 0;
+    }
+    ws.emit('pong', payload);
+  }
+  onClose(code: number, reason: string): void {
+    this.ws._onPeerClose(code, reason);
+  }
+  onError(error: ProtocolError): void {
+    this.ws._onProtocolError(error);
+  }
+  onOutput(data: Buffer | [Buffer, Buffer]): void {
+    this.ws._enqueue(data);
+  }
+}
+
+function definedOnly<T extends object>(options: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const key of Object.keys(options) as Array<keyof T>) if (options[key] !== undefined) out[key] = options[key];
+  return out;
+}
