@@ -25,9 +25,19 @@ export function isOriginAllowed(policy: OriginPolicy, origin: string | undefined
   if (typeof policy === 'function') return policy(origin, request) === true;
   if (policy === '*') return true;
   if (origin === undefined) return true; // not a browser: no ambient credentials to abuse
-  if (policy === 'same-origin') return host !== undefined && originHost(origin) === host.toLowerCase();
+  if (policy === 'same-origin') return host !== undefined && sameHost(origin, host);
   const normalized = origin.toLowerCase();
   return policy.some((allowed) => allowed.toLowerCase() === normalized);
+}
+
+/** Compares an Origin with the Host header, treating an omitted default port (80, 443) as written. */
+function sameHost(origin: string, host: string): boolean {
+  const fromOrigin = originHost(origin);
+  const lowerHost = host.toLowerCase();
+  if (fromOrigin === '') return false;
+  if (fromOrigin === lowerHost) return true;
+  const defaultPort = origin.toLowerCase().startsWith('https://') ? ':443' : ':80';
+  return fromOrigin + defaultPort === lowerHost || fromOrigin === lowerHost + defaultPort;
 }
 
 /** `https://Example.com:8443` -> `example.com:8443`; `null` or garbage -> ''. */
