@@ -1,0 +1,274 @@
+/**
+ * A small Tornado-style application: HTTP routes, static files and WebSocket handler routes on one
+ * `http.Server`, with a graceful `close()`.
+ *
+ *   const app = new App()
+ *     .websocket('/chat', (req) => new ChatHandler(req, services))
+ *     .static('/', './public');
+ *   const server = await app.listen(8888, '127.0.0.1');
+ */
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type ServerOptions } from '../server/websocket-server.js';
+import type { WebSocket } from '../websocket/websocket.js';
+import { sendText, type HttpHandler } from './http-handler.js';
+import { staticFiles, type StaticFilesOptions } from './static-files.js';
+import { ATTACH, type HandlerHost, type WebSocketHandler } from './websocket-handler.js';
+
+/** Creates the handler of one WebSocket connection; `params` are the route pattern's capture groups. */
+export type WebSocketHandlerFactory = (request: IncomingMessage, params: readonly string[]) => WebSocketHandler;
+
+/** Where the App reports errors thrown by handlers. */
+export type ErrorLogger = (context: string, error: unknown) => void;
+
+/** Options of an App; WebSocket limits are passed to the WebSocket layer. */
+export interface AppOptions {
+  /** Largest inbound WebSocket message in bytes (close 1009 above). Default 1 MiB. */
+  readonly maxMessageSize?: number;
+  /** Most WebSocket connections (503 above). Default 10,000. */
+  readonly maxConnections?: number;
+  /** Outbound bytes queued for one slow client before it is closed (1008). Default 8 MiB. */
+  readonly maxBufferedAmount?: number;
+  /** Protocol-level ping interval in ms (dead peers are noticed); 0 disables. Default 20,000. */
+  readonly heartbeatInterval?: number;
+  /** permessage-deflate. Default off. */
+  readonly perMessageDeflate?: ServerOptions['perMessageDeflate'];
+  /** Frames a busy handler may have queued before the connection is closed as abusive. Default 256. */
+  readonly maxQueuedMessages?: number;
+  /** Default: one line on stderr. */
+  readonly logError?: ErrorLogger;
+}
+
+/** Options of `App.close()`. */
+export interface AppCloseOptions {
+  /** Close code for open WebSockets: 1001 going away (default) or 1012 service restart. */
+  readonly code?: 1001 | 1012;
+  /** How long each phase (finishing handlers, closing handshakes) may take, in ms. Default 5,000. */
+  readonly timeoutMs?: number;
+}
+
+interface HttpRoute { readonly pattern: RegExp; readonly handler: HttpHandler }
+interface SocketRoute { readonly pattern: RegExp; readonly factory: WebSocketHandlerFactory }
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A string pattern matches that exact path; a RegExp is matched against the path (captures become params). */
+function toPattern(pattern: string | RegExp): RegExp {
+  return typeof pattern === 'string' ? new RegExp(`^${escapeRegExp(pattern)}$`) : pattern;
+}
+
+function pathnameOf(url: string | undefined): string | undefined {
+  try {
+    return new URL(url ?? '/', 'http://localhost').pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+function match<R extends { readonly pattern: RegExp }>(routes: readonly R[], pathname: string): { route: R; params: string[] } | undefined {
+  for (const route of routes) {
+    const m = route.pattern.exec(pathname);
+    if (m) return { route, params: m.slice(1).map((p) => p ?? '') };
+  }
+  return undefined;
+}
+
+/** Answers a refused upgrade on the raw socket (no http.ServerResponse exists for upgrades). */
+function refuseUpgrade(socket: Duplex, status: number, text: string): void {
+  socket.on('error', () => {});
+  const body = `${text}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+/** The application: routes plus the servers that run them. */
+export class App implements HandlerHost {
+  private readonly httpRoutes: HttpRoute[] = [];
+  private readonly socketRoutes: SocketRoute[] = [];
+  private readonly wss: WebSocketServer;
+  private readonly logError: ErrorLogger;
+  private server: Server | undefined;
+  private accepting = true;
+  private closing: Promise<void> | undefined;
+  private tasks = 0;
+  private idleWaiters: Array<() => void> = [];
+
+  /** @internal HandlerHost */
+  acceptingMessages = true;
+  /** @internal HandlerHost */
+  readonly maxQueuedMessages: number;
+
+  constructor(options: AppOptions = {}) {
+    this.maxQueuedMessages = options.maxQueuedMessages ?? 256;
+    this.logError = options.logError ?? ((context, error) => console.error(`wireroom: ${context}:`, error));
+    this.wss = new WebSocketServer({
+      noServer: true,
+      allowOrigin: '*', // each handler's checkOrigin() decides, before handleUpgrade
+      ...(options.maxMessageSize !== undefined && { maxMessageSize: options.maxMessageSize }),
+      ...(options.maxConnections !== undefined && { maxConnections: options.maxConnections }),
+      ...(options.maxBufferedAmount !== undefined && { maxBufferedAmount: options.maxBufferedAmount }),
+      ...(options.heartbeatInterval !== undefined && { heartbeatInterval: options.heartbeatInterval }),
+      ...(options.perMessageDeflate !== undefined && { perMessageDeflate: options.perMessageDeflate }),
+    });
+    this.wss.on('error', (err: unknown) => this.logError('WebSocketServer', err));
+  }
+
+  /** Adds an HTTP route. Routes are tried in the order they were added. */
+  route(pattern: string | RegExp, handler: HttpHandler): this {
+    this.httpRoutes.push({ pattern: toPattern(pattern), handler });
+    return this;
+  }
+
+  /** Serves the files under `root` at `prefix` (`'/'` for the whole site; a directory serves its index.html). */
+  static(prefix: string, root: string, options?: StaticFilesOptions): this {
+    const base = prefix.replace(/\/+$/, '');
+    return this.route(new RegExp(`^${escapeRegExp(base)}(?:/(.*))?$`), staticFiles(root, options));
+  }
+
+  /** Adds a WebSocket route: each connection accepted on it gets its own handler from `factory`. */
+  websocket(pattern: string | RegExp, factory: WebSocketHandlerFactory): this {
+    this.socketRoutes.push({ pattern: toPattern(pattern), factory });
+    return this;
+  }
+
+  /** Open WebSocket connections. */
+  get clients(): ReadonlySet<WebSocket> {
+    return this.wss.clients;
+  }
+
+  /** The http.Server request listener, for use with a server made elsewhere. */
+  readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const pathname = pathnameOf(req.url);
+    if (pathname === undefined) {
+      sendText(res, 400, 'Bad Request');
+      return;
+    }
+    const found = match(this.httpRoutes, pathname);
+    if (found === undefined || match(this.socketRoutes, pathname) !== undefined) {
+      if (match(this.socketRoutes, pathname) !== undefined) sendText(res, 426, 'This is a WebSocket endpoint', { Upgrade: 'websocket', Connection: 'Upgrade' });
+      else sendText(res, 404, 'Not Found');
+      return;
+    }
+    const fail = (err: unknown): void => {
+      this.logError(`${req.method ?? ''} ${pathname}`, err);
+      if (!res.headersSent) sendText(res, 500, 'Internal Server Error');
+      else res.destroy();
+    };
+    try {
+      const result = found.route.handler(req, res, found.params);
+      if (result instanceof Promise) result.catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  };
+
+  /** The http.Server 'upgrade' listener, for use with a server made elsewhere. */
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (!this.accepting) {
+      refuseUpgrade(socket, 503, 'Shutting down');
+      return;
+    }
+    const pathname = pathnameOf(req.url);
+    const found = pathname === undefined ? undefined : match(this.socketRoutes, pathname);
+    if (found === undefined) {
+      refuseUpgrade(socket, 404, 'Not Found');
+      return;
+    }
+    let handler: WebSocketHandler;
+    try {
+      handler = found.route.factory(req, found.params);
+      if (!handler.checkOrigin(req.headers.origin)) {
+        refuseUpgrade(socket, 403, 'Origin not allowed');
+        return;
+      }
+    } catch (err) {
+      this.logError(`upgrade ${pathname ?? ''}`, err);
+      refuseUpgrade(socket, 500, 'Internal Server Error');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => handler[ATTACH](ws, this));
+  };
+
+  /** Uses an existing HTTP(S) server for this app's routes. */
+  attach(server: Server): this {
+    this.server = server;
+    server.on('request', this.handleRequest);
+    server.on('upgrade', this.handleUpgrade);
+    return this;
+  }
+
+  /** Creates an HTTP server for the app and resolves with it once it listens. Port 0 picks a free port. */
+  listen(port = 0, host = '127.0.0.1'): Promise<Server> {
+    const server = createServer();
+    this.attach(server);
+    return new Promise<Server>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.logError('http.Server', err));
+        resolve(server);
+      });
+    });
+  }
+
+  /**
+   * Graceful shutdown: stops accepting connections and messages, lets the handlers finish what they
+   * are doing (so an accepted message is stored and acknowledged), closes the WebSockets with `code`,
+   * then closes the HTTP server. Safe to call more than once.
+   */
+  close(options: AppCloseOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(options.code ?? 1001, options.timeoutMs ?? 5000);
+    return this.closing;
+  }
+
+  private async shutdown(code: 1001 | 1012, timeoutMs: number): Promise<void> {
+    this.accepting = false;
+    this.acceptingMessages = false;
+    const server = this.server;
+    const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    server?.closeIdleConnections();
+    await this.whenIdle(timeoutMs);
+    await this.wss.close({ code, timeout: timeoutMs });
+    server?.closeAllConnections();
+    await withTimeout(serverClosed, timeoutMs);
+  }
+
+  private whenIdle(timeoutMs: number): Promise<void> {
+    if (this.tasks === 0) return Promise.resolve();
+    return withTimeout(new Promise<void>((resolve) => this.idleWaiters.push(resolve)), timeoutMs);
+  }
+
+  /** @internal HandlerHost */
+  taskStarted(): void {
+    this.tasks++;
+  }
+
+  /** @internal HandlerHost */
+  taskSettled(): void {
+    this.tasks--;
+    if (this.tasks === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  /** @internal HandlerHost */
+  reportError(error: unknown, context: string): void {
+    this.logError(context, error);
+  }
+}
+
+function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
