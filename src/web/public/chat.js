@@ -37,6 +37,7 @@ const ui = {
   scroller: byId('scroller'),
   loadOlder: /** @type {HTMLButtonElement} */ (byId('load-older')),
   empty: byId('empty'),
+  roomStart: byId('room-start'),
   messages: /** @type {HTMLOListElement} */ (byId('messages')),
   jump: /** @type {HTMLButtonElement} */ (byId('jump')),
   typing: byId('typing'),
@@ -160,6 +161,8 @@ function renderRooms() {
 function updateChrome() {
   ui.empty.hidden = list.size > 0 || client.state === 'connecting' || client.hasOlder(room);
   ui.loadOlder.hidden = !(client.hasOlder(room) || list.trimmed);
+  ui.roomStart.hidden = !ui.loadOlder.hidden || list.size === 0;
+  ui.roomStart.textContent = `This is the start of #${room}`;
 }
 
 /** @param {string} text */
@@ -188,6 +191,15 @@ function describeError(err) {
 function clearTypers() {
   for (const t of typers.values()) clearTimeout(t.timer);
   typers.clear();
+  renderTyping();
+}
+
+/** @param {string} uid Clears one typer, with its timer (a stale timer would hide a newer indicator). */
+function stopTyping(uid) {
+  const t = typers.get(uid);
+  if (!t) return;
+  clearTimeout(t.timer);
+  typers.delete(uid);
   renderTyping();
 }
 
@@ -250,7 +262,7 @@ client.addEventListener('message', (e) => {
   const wasAtBottom = atBottom();
   const li = list.add(message, own);
   if (!li) return;
-  if (typers.delete(message.uid)) renderTyping();
+  stopTyping(message.uid);
   if (own || wasAtBottom) scrollToBottom();
   else { newBelow++; ui.jump.textContent = `${newBelow} new message${newBelow > 1 ? 's' : ''} ↓`; ui.jump.hidden = false; }
   if (source === 'live' && !own) {
@@ -294,14 +306,14 @@ client.addEventListener('presence', (e) => {
   if (d.room !== room) return;
   members = d.members;
   renderMembers();
-  if (d.event === 'leave' && typers.has(d.uid)) { clearTimeout(typers.get(d.uid)?.timer); typers.delete(d.uid); renderTyping(); }
+  if (d.event === 'leave') stopTyping(d.uid);
 });
 
 client.addEventListener('typing', (e) => {
   const d = /** @type {CustomEvent} */ (e).detail;
   if (d.room !== room || d.uid === client.uid) return;
   clearTimeout(typers.get(d.uid)?.timer);
-  typers.set(d.uid, { name: d.name, timer: setTimeout(() => { typers.delete(d.uid); renderTyping(); }, TYPING_SHOWN_MS) });
+  typers.set(d.uid, { name: d.name, timer: setTimeout(() => stopTyping(d.uid), TYPING_SHOWN_MS) });
   renderTyping();
 });
 

@@ -9,7 +9,7 @@ import { h, clockIcon, checkIcon, failIcon, colorOf, initialOf } from './dom.js'
 /** Consecutive messages of one author closer than this are grouped under one header. */
 const GROUP_WINDOW_MS = 5 * 60_000;
 
-const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
 const dayFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
 const fullFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' });
 
