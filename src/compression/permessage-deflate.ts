@@ -1,0 +1,155 @@
+/**
+ * permessage-deflate codec (RFC 7692 section 7.2) over node:zlib, for one connection. Negotiation is
+ * in `src/protocol/extensions/permessage-deflate-negotiation.ts`; this module only maps the agreed
+ * parameters to an inflating and a deflating direction.
+ *
+ * Safety: the size cap is enforced while inflating (a bomb is never fully inflated), zlib jobs of all
+ * connections share a FIFO concurrency cap, and zlib contexts exist only while needed (created on
+ * first use, freed by `close()` and, without context takeover, after every message).
+ */
+import {
+  resolveDeflateOptions,
+  type DeflateOptions,
+  type NegotiatedDeflate,
+  type ResolvedDeflateOptions,
+} from '../protocol/extensions/permessage-deflate-negotiation.js';
+import { MessageDeflater, type CompressCallback } from './message-deflater.js';
+import { MessageInflater, type DecompressCallback } from './message-inflater.js';
+import { sharedZlibLimiter, type ZlibJobLimiter } from './zlib-limiter.js';
+
+export type { CompressCallback } from './message-deflater.js';
+export type { DecompressCallback } from './message-inflater.js';
+
+/** Which end of the connection this codec runs on. */
+export type DeflateRole = 'server' | 'client';
+
+/** The permessage-deflate state of one connection: one inflating and one deflating direction. */
+export class PerMessageDeflate {
+  readonly role: DeflateRole;
+  readonly params: Readonly<NegotiatedDeflate>;
+  /** Messages shorter than this many bytes should be sent uncompressed (see `shouldCompress`). */
+  readonly threshold: number;
+  private readonly inflater: MessageInflater;
+  private readonly deflater: MessageDeflater;
+  private isClosed = false;
+
+  /**
+   * @param params what the handshake agreed (`negotiateDeflateOffers` / `validateDeflateResponse`).
+   * @param options the same options the negotiation used (level, memLevel, threshold, concurrencyLimit).
+   * @throws WireroomError `INVALID_ARGUMENT` on invalid options.
+   */
+  constructor(role: DeflateRole, params: NegotiatedDeflate, options: DeflateOptions = {}) {
+    const resolved = resolveDeflateOptions(options);
+    this.role = role;
+    this.params = Object.freeze({ ...params });
+    this.threshold = resolved.threshold;
+    const limiter = sharedZlibLimiter(resolved.concurrencyLimit);
+    const isServer = role === 'server';
+    this.inflater = new MessageInflater({
+      windowBits: isServer ? params.clientMaxWindowBits : params.serverMaxWindowBits,
+      peerNoContextTakeover: isServer ? params.clientNoContextTakeover : params.serverNoContextTakeover,
+      limiter,
+    });
+    this.deflater = new MessageDeflater({
+      windowBits: isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits,
+      noContextTakeover: isServer ? params.serverNoContextTakeover : params.clientNoContextTakeover,
+      level: resolved.level,
+      memLevel: resolved.memLevel,
+      limiter,
+    });
+  }
+
+  /** Whether a message of `byteLength` bytes is worth compressing (at or above `threshold`). */
+  shouldCompress(byteLength: number): boolean {
+    return byteLength >= this.threshold;
+  }
+
+  /**
+   * Inflates one frame of a compressed message (the message's first frame had RSV1). Call it for
+   * every frame of the message, in order; calls are processed strictly in call order.
+   *
+   * Non-final frame: `callback(null)` once the frame is consumed (pause reading until then).
+   * Final frame: `callback(null, message)` with the whole inflated message.
+   * Errors: `MESSAGE_TOO_BIG` (close 1009) as soon as the inflated size passes `maxMessageSize`
+   * (`Infinity` for no cap); `INVALID_COMPRESSED_DATA` (close 1007) for bad DEFLATE data, including
+   * a back-reference beyond the negotiated window. After an error, or after `close()`, every call
+   * reports an error (asynchronously). Every call gets exactly one callback.
+   */
+  decompress(payload: Buffer, fin: boolean, maxMessageSize: number, callback: DecompressCallback): void {
+    this.inflater.decompress(payload, fin, maxMessageSize, callback);
+  }
+
+  /**
+   * Compresses a whole message; `payload` is what goes on the wire with RSV1 set (it may be split
+   * into frames). Calls are processed strictly in call order. After `close()` the callback gets an
+   * `INVALID_STATE` error (asynchronously).
+   */
+  compress(data: Buffer, callback: CompressCallback): void {
+    this.deflater.compress(data, callback);
+  }
+
+  /**
+   * Releases both zlib contexts. Pending and later calls get an error on a later tick; nothing is
+   * thrown. Idempotent.
+   */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.inflater.close();
+    this.deflater.close();
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Inflated bytes of the message the size cap stopped (0 if none): shows the cap acted early. */
+  get inflatedBytesAtFailure(): number {
+    return this.inflater.inflatedBytesAtFailure;
+  }
+
+  /** How many zlib contexts this codec holds right now (0-2), for tests and memory metrics. */
+  get allocatedContexts(): number {
+    return (this.inflater.hasContext ? 1 : 0) + (this.deflater.hasContext ? 1 : 0);
+  }
+}
+
+/**
+ * Compresses one message with a fresh context, for broadcast: the payload can be sent unchanged to
+ * every recipient for which `canShareCompressedPayload(recipientParams, params)` holds. Uses the
+ * server's window (`params.serverMaxWindowBits`) and the level/memLevel of `options`; runs in the
+ * shared limiter. The context is freed before `callback` runs.
+ */
+export function compressOnce(
+  data: Buffer,
+  params: NegotiatedDeflate,
+  options: DeflateOptions,
+  callback: CompressCallback,
+): void {
+  const resolved: ResolvedDeflateOptions = resolveDeflateOptions(options);
+  const deflater = new MessageDeflater({
+    windowBits: params.serverMaxWindowBits,
+    noContextTakeover: true,
+    level: resolved.level,
+    memLevel: resolved.memLevel,
+    limiter: sharedZlibLimiter(resolved.concurrencyLimit),
+  });
+  deflater.compress(data, callback);
+}
+
+/**
+ * The broadcast rule: a payload made by `compressOnce(…, sharedParams, …)` may be sent to a
+ * connection whose server-side codec negotiated `recipient` only if
+ * - the recipient negotiated `server_no_context_takeover`: otherwise our own deflater for it keeps a
+ *   window that does not contain the broadcast, while the recipient's inflater does, and our next
+ *   message to it would reference the wrong bytes;
+ * - the recipient accepts a window at least as large as the one used.
+ */
+export function canShareCompressedPayload(recipient: NegotiatedDeflate, sharedParams: NegotiatedDeflate): boolean {
+  return recipient.serverNoContextTakeover && recipient.serverMaxWindowBits >= sharedParams.serverMaxWindowBits;
+}
+
+/** For tests and metrics: the shared limiter codecs with this `concurrencyLimit` use. */
+export function zlibLimiterFor(concurrencyLimit?: number): ZlibJobLimiter {
+  return sharedZlibLimiter(concurrencyLimit ?? resolveDeflateOptions().concurrencyLimit);
+}

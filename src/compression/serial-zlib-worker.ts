@@ -1,0 +1,85 @@
+/**
+ * The ordering half of a codec direction: jobs of one connection and one direction run strictly one
+ * after another, in call order, each inside a slot of the shared `ZlibJobLimiter`. A direction is in
+ * the limiter queue at most once, so one busy connection cannot take more than one slot per direction.
+ */
+import type { ZlibJob, ZlibJobLimiter } from './zlib-limiter.js';
+
+export abstract class SerialZlibWorker<Job> implements ZlibJob {
+  protected readonly limiter: ZlibJobLimiter;
+  /** The job holding the limiter slot, or null. */
+  protected current: Job | null = null;
+  private jobs: Job[] = [];
+  private head = 0;
+  private waitingForSlot = false;
+
+  constructor(limiter: ZlibJobLimiter) {
+    this.limiter = limiter;
+  }
+
+  /** Starts `job` on the zlib stream; it must end with `finishCurrent()` or `abandonCurrent()`. */
+  protected abstract start(job: Job): void;
+
+  /** Queues a job behind the earlier ones. */
+  protected submit(job: Job): void {
+    this.jobs.push(job);
+    this.requestSlot();
+  }
+
+  /** Called by the limiter when a slot is ours. */
+  runZlibJob(): void {
+    this.waitingForSlot = false;
+    const job = this.takeNext();
+    if (job === undefined) {
+      // Everything queued was cancelled (close or failure) while we waited for the slot.
+      this.limiter.release();
+      return;
+    }
+    this.current = job;
+    this.start(job);
+  }
+
+  /** Ends the current job: frees its slot and lets the next queued job ask for one. Returns the job. */
+  protected finishCurrent(): Job {
+    const job = this.current;
+    if (job === null) throw new Error('SerialZlibWorker: no current job');
+    this.current = null;
+    this.limiter.release();
+    this.requestSlot();
+    return job;
+  }
+
+  /** Removes and returns every job still waiting (not the current one), for failure or close. */
+  protected takeAllQueued(): Job[] {
+    const rest = this.jobs.slice(this.head);
+    this.jobs = [];
+    this.head = 0;
+    return rest;
+  }
+
+  /** Ends the current job without asking for a slot for the next one (failure or close). */
+  protected abandonCurrent(): Job | null {
+    const job = this.current;
+    if (job === null) return null;
+    this.current = null;
+    this.limiter.release();
+    return job;
+  }
+
+  private takeNext(): Job | undefined {
+    if (this.head >= this.jobs.length) return undefined;
+    const job = this.jobs[this.head]!;
+    this.head++;
+    if (this.head === this.jobs.length) {
+      this.jobs.length = 0;
+      this.head = 0;
+    }
+    return job;
+  }
+
+  private requestSlot(): void {
+    if (this.current !== null || this.waitingForSlot || this.head >= this.jobs.length) return;
+    this.waitingForSlot = true;
+    this.limiter.enqueue(this);
+  }
+}
