@@ -52,7 +52,6 @@ try {
   await ada.locator('#composer-input').pressSequentially('Sounds good');
   await grace.waitForFunction(() => document.getElementById('typing')?.textContent !== '');
   await grace.locator('#composer-input').blur();
-  console.log(`typing line: ${await grace.locator('#typing').textContent()}`);
   mkdirSync(dirname(out), { recursive: true });
   await grace.screenshot({ path: out });
   console.log(`wrote ${out}`);
