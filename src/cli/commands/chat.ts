@@ -1,0 +1,124 @@
+/**
+ * `wireroom chat`: runs the chat server until SIGINT/SIGTERM, then shuts down gracefully (clients are
+ * told with a close code, accepted messages are stored, the database is closed).
+ */
+import { parseArgs } from 'node:util';
+import { startChatServer, type ChatServer } from '../../chat/server.js';
+import { intFlag, UsageError } from '../flags.js';
+
+export const help = `Usage: wireroom chat [flags]
+
+Runs the chat server: the page at http://HOST:PORT/ and the WebSocket endpoint at ws://HOST:PORT/chat,
+with the history in a SQLite file. Stops cleanly on Ctrl-C (SIGINT) or SIGTERM.
+
+Flags:
+  --port <n>              port to listen on (default 8888; also $PORT)
+  --host <addr>           address to bind (default 127.0.0.1; use 0.0.0.0 or :: behind a proxy)
+  --db <file>             SQLite database file, created with its directory (default ./data/chat.db)
+  --synchronous <mode>    full (default: an ack survives power loss) or normal (survives crashes only)
+  --allow-origin <url>    also accept browser pages from this origin (repeatable), e.g. https://chat.example.com
+  --public <dir>          serve the page from this directory (default: the bundled page)
+  --heartbeat <ms>        protocol ping interval, 0 to disable (default 20000)
+  -h, --help              show this help`;
+
+interface ChatConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly dbPath: string;
+  readonly synchronous: 'FULL' | 'NORMAL';
+  readonly allowedOrigins: string[];
+  readonly publicDir: string | undefined;
+  readonly heartbeatInterval: number;
+}
+
+function parse(argv: string[]): ChatConfig {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: 'string' }, host: { type: 'string' }, db: { type: 'string' }, synchronous: { type: 'string' },
+        'allow-origin': { type: 'string', multiple: true }, public: { type: 'string' }, heartbeat: { type: 'string' },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const text = (v: string | undefined, name: string): string | undefined => {
+    if (v !== undefined && v.length === 0) throw new UsageError(`--${name} needs a value`);
+    return v;
+  };
+  const allowedOrigins = values['allow-origin'] ?? [];
+  for (const origin of allowedOrigins) {
+    if (!/^https?:\/\/[^/\s]+$/i.test(origin)) throw new UsageError(`--allow-origin needs an origin such as https://chat.example.com, got '${origin}'`);
+  }
+  const synchronous = (text(values.synchronous, 'synchronous') ?? 'full').toUpperCase();
+  if (synchronous !== 'FULL' && synchronous !== 'NORMAL') throw new UsageError(`--synchronous must be full or normal, got '${values.synchronous ?? ''}'`);
+  return {
+    port: intFlag(values.port ?? process.env.PORT, 'port', 8888, 0, 65535),
+    host: text(values.host, 'host') ?? '127.0.0.1',
+    dbPath: text(values.db, 'db') ?? './data/chat.db',
+    synchronous,
+    allowedOrigins,
+    publicDir: text(values.public, 'public'),
+    heartbeatInterval: intFlag(values.heartbeat, 'heartbeat', 20_000, 0, 86_400_000),
+  };
+}
+
+/** Runs `wireroom chat`; resolves with the exit code once the server has shut down. */
+export async function run(argv: string[]): Promise<number> {
+  let config: ChatConfig;
+  try {
+    config = parse(argv);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`wireroom chat: ${error.message}\n\n${help}`);
+      return 2;
+    }
+    throw error;
+  }
+
+  let server: ChatServer;
+  try {
+    server = await startChatServer({
+      port: config.port,
+      host: config.host,
+      dbPath: config.dbPath,
+      synchronous: config.synchronous,
+      allowedOrigins: config.allowedOrigins,
+      heartbeatInterval: config.heartbeatInterval,
+      ...(config.publicDir !== undefined && { publicDir: config.publicDir }),
+    });
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    const why = e.code === 'EADDRINUSE' ? `port ${config.port} on ${config.host} is already in use` : e.message;
+    console.error(`wireroom chat: cannot start: ${why}`);
+    return 1;
+  }
+  console.log(`wireroom chat: ${server.url}/ (WebSocket ${server.url.replace(/^http/, 'ws')}/chat), history in ${config.dbPath}`);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        // A second Ctrl-C: the user does not want to wait. Committed messages are safe anyway.
+        console.error('wireroom chat: forced exit');
+        process.exit(130);
+      }
+      stopping = true;
+      console.log(`wireroom chat: ${signal}: shutting down`);
+      // SIGTERM usually means a restart by a supervisor: 1012 tells clients to come back soon.
+      server.close({ code: signal === 'SIGTERM' ? 1012 : 1001 }).then(
+        () => resolve(0),
+        (error: unknown) => {
+          console.error('wireroom chat: shutdown failed:', error);
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
