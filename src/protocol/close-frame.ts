@@ -33,6 +33,10 @@ export function parseClosePayload(payload: Buffer): ClosePayload | ProtocolError
  * misuse is reported to the caller at once, and nothing half-built ever reaches the wire.
  */
 export function buildClosePayload(code?: number, reason?: string | Buffer): Buffer {
+  // Checked first: without a code, a non-string reason (42, null) was sent as an empty close or threw a TypeError.
+  if (reason !== undefined && typeof reason !== 'string' && !Buffer.isBuffer(reason)) {
+    throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, 'close reason must be a string or a Buffer');
+  }
   if (code === undefined) {
     if (reason !== undefined && reason.length > 0) {
       throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, 'a close reason needs a close code');
