@@ -90,6 +90,13 @@ function randomHex(bytes) {
   return Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+/** @param {string} s @returns {number} length in code points, as the server counts */
+function codePoints(s) {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
 /** JSON in a Storage, never throwing (private mode, quota, disabled storage all degrade to memory-only). */
 class Store {
   /** @param {Storage | null} storage @param {string} prefix */
@@ -271,7 +278,7 @@ export class WireroomClient extends EventTarget {
   send(room, text) {
     const max = this.limits?.maxTextLength ?? DEFAULT_MAX_TEXT;
     if (!text.trim()) throw Object.assign(new Error('message is empty'), { code: 'EMPTY' });
-    if (text.length > max) throw Object.assign(new Error(`message is longer than ${max} characters`), { code: 'TOO_LONG' });
+    if (text.length > max && codePoints(text) > max) throw Object.assign(new Error(`message is longer than ${max} characters`), { code: 'TOO_LONG' });
     if (this.outbox.length >= this.opts.maxOutbox) {
       throw Object.assign(new Error(`${this.outbox.length} messages are waiting to be sent`), { code: 'QUEUE_FULL' });
     }
@@ -383,7 +390,8 @@ export class WireroomClient extends EventTarget {
   /** Forgets a socket at once (a dead TCP connection may take minutes to emit 'close'). */
   /** @param {WebSocket} ws @param {number} code @param {string} reason */
   #drop(ws, code, reason) {
-    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    const ignore = () => {};
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = ignore; // (Node's ws throws on unhandled 'error')
     try { ws.close(code, reason); } catch { /* already closed */ }
     if (ws === this.ws) this.#onDisconnected();
   }

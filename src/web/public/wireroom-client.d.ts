@@ -1,0 +1,76 @@
+// Types of wireroom-client.js for TypeScript users (the module itself is plain JavaScript with JSDoc).
+
+export type ConnectionState = 'connecting' | 'online' | 'reconnecting' | 'offline';
+
+export interface ChatMessage {
+  room: string; id: number; ts: number; uid: string; name: string; text: string; clientId: string;
+}
+
+export interface OutboxEntry { room: string; clientId: string; text: string; createdAt: number }
+
+export interface Member { uid: string; name: string }
+
+export interface ServerLimits {
+  maxTextLength: number; maxNameLength: number; ratePerSecond: number; burst: number; historyPage: number;
+}
+
+export interface ClientOptions {
+  /** Server URL(s); default `ws(s)://<page host>/chat`. Rotated after each failed or lost connection. */
+  urls?: string | string[];
+  minDelayMs?: number;
+  maxDelayMs?: number;
+  stableAfterMs?: number;
+  connectTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  heartbeatTimeoutMs?: number;
+  maxOutbox?: number;
+  maxRooms?: number;
+  backfill?: number;
+  /** Default: localStorage; null keeps everything in memory. */
+  storage?: { getItem(key: string): string | null; setItem(key: string, value: string): void } | null;
+  storagePrefix?: string;
+  /** WebSocket constructor (e.g. the `ws` package in Node). */
+  WebSocket?: unknown;
+}
+
+export interface ClientEventMap {
+  state: CustomEvent<{ state: ConnectionState; attempt: number; url: string; retryInMs?: number }>;
+  welcome: CustomEvent<{ uid: string; limits: ServerLimits; server: string }>;
+  joined: CustomEvent<{ room: string; members: Member[]; lastId: number; resumed: boolean }>;
+  message: CustomEvent<{ message: ChatMessage; own: boolean; source: 'live' | 'join' | 'sync' }>;
+  history: CustomEvent<{ room: string; messages: ChatMessage[]; hasMore: boolean }>;
+  queued: CustomEvent<{ entry: OutboxEntry }>;
+  ack: CustomEvent<{ room: string; clientId: string; id: number; ts: number }>;
+  failed: CustomEvent<{ entry: OutboxEntry; code: string; message?: string }>;
+  presence: CustomEvent<{ room: string; event: 'join' | 'leave'; uid: string; name: string; members: Member[] }>;
+  typing: CustomEvent<{ room: string; uid: string; name: string }>;
+  error: CustomEvent<{ code: string; message: string; clientId?: string; room?: string; retryAfterMs?: number }>;
+  reset: CustomEvent<{ room: string }>;
+}
+
+export declare function backoffDelay(attempt: number, minMs: number, maxMs: number, random?: () => number): number;
+export declare function normalizeRoom(raw: string): string;
+
+export declare class WireroomClient extends EventTarget {
+  constructor(options?: ClientOptions);
+  readonly urls: string[];
+  readonly state: ConnectionState;
+  readonly uid: string | null;
+  readonly limits: ServerLimits | null;
+  readonly deviceId: string;
+  readonly lastIds: Record<string, { id: number; at: number }>;
+  connect(): void;
+  close(): void;
+  join(room: string, name: string): void;
+  leave(room: string): void;
+  send(room: string, text: string): OutboxEntry;
+  loadOlder(room: string, options?: { before?: number; limit?: number }): boolean;
+  hasOlder(room: string): boolean;
+  typing(room: string): void;
+  pending(room?: string): OutboxEntry[];
+  isOwn(message: { clientId?: string; uid?: string }): boolean;
+  addEventListener<K extends keyof ClientEventMap>(type: K, listener: (event: ClientEventMap[K]) => void, options?: boolean | { once?: boolean; signal?: AbortSignal }): void;
+  addEventListener(type: string, listener: ((event: Event) => void) | null, options?: boolean | { once?: boolean; signal?: AbortSignal }): void;
+  removeEventListener<K extends keyof ClientEventMap>(type: K, listener: (event: ClientEventMap[K]) => void, options?: boolean): void;
+  removeEventListener(type: string, listener: ((event: Event) => void) | null, options?: boolean): void;
+}

@@ -1,0 +1,285 @@
+// The browser client (src/web/public/wireroom-client.js) driven from Node against the real chat server,
+// with the `ws` package as its WebSocket and an in-memory Storage. Covers what is slow or awkward to
+// provoke in a browser: backoff, heartbeat on a silent server, URL rotation, outbox persistence,
+// resume without gaps or duplicates, rate-limit retries in order.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type Server as NetServer } from 'node:net';
+import WebSocket, { WebSocketServer } from 'ws';
+import { WireroomClient, backoffDelay, normalizeRoom, type ChatMessage, type ClientOptions } from '../../src/web/public/wireroom-client.js';
+import { startChatServer } from '../../src/chat/server.js';
+
+const WAIT_MS = 8_000;
+
+/** A Storage stand-in: localStorage semantics (strings only), in memory. */
+class MemoryStorage {
+  readonly map = new Map<string, string>();
+  getItem(key: string): string | null { return this.map.get(key) ?? null; }
+  setItem(key: string, value: string): void { this.map.set(key, String(value)); }
+}
+
+/** Resolves with the detail of the first `type` event matching `pred`; rejects after `ms`. */
+function next<T = any>(target: EventTarget, type: string, pred: (detail: T) => boolean = () => true, ms = WAIT_MS): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { target.removeEventListener(type, on); reject(new Error(`timed out waiting for '${type}'`)); }, ms);
+    const on = (e: Event) => {
+      const detail = (e as CustomEvent<T>).detail;
+      if (!pred(detail)) return;
+      clearTimeout(timer);
+      target.removeEventListener(type, on);
+      resolve(detail);
+    };
+    target.addEventListener(type, on);
+  });
+}
+
+/** Collects the details of every `type` event. */
+function collect<T = any>(target: EventTarget, type: string): T[] {
+  const out: T[] = [];
+  target.addEventListener(type, (e) => out.push((e as CustomEvent<T>).detail));
+  return out;
+}
+
+async function until(cond: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('backoffDelay', () => {
+  it('is full jitter: uniform below a cap that doubles per attempt up to maxDelay', () => {
+    assert.equal(backoffDelay(0, 500, 30_000, () => 0), 0);
+    assert.equal(backoffDelay(0, 500, 30_000, () => 0.5), 250);
+    assert.equal(backoffDelay(3, 500, 30_000, () => 0.5), 2000);
+    assert.equal(backoffDelay(50, 500, 30_000, () => 0.999999), 29_999, 'bounded by maxDelay, even for huge attempts');
+    for (let attempt = 0; attempt < 40; attempt++) {
+      const d = backoffDelay(attempt, 500, 30_000);
+      assert.ok(d >= 0 && d < Math.min(30_000, 500 * 2 ** attempt) + 1, `attempt ${attempt}: ${d}`);
+    }
+  });
+});
+
+describe('normalizeRoom', () => {
+  it('maps any hash to the protocol alphabet, lobby by default', () => {
+    assert.equal(normalizeRoom(''), 'lobby');
+    assert.equal(normalizeRoom('Team Room'), 'team-room');
+    assert.equal(normalizeRoom('%F0%9F%98%80'), 'lobby');
+    assert.equal(normalizeRoom('a.b_c-d9'), 'a.b_c-d9');
+    assert.equal(normalizeRoom('<script>'), 'script');
+    assert.equal(normalizeRoom('x'.repeat(100)).length, 64);
+    assert.equal(normalizeRoom('%E0%A4%A'), 'e0-a4-a', 'malformed escapes do not throw');
+  });
+});
+
+describe('WireroomClient against the chat server', () => {
+  let dir = '';
+  let dbPath = '';
+  let server: { url: string; close(): Promise<void> } | undefined;
+  let wsUrl = '';
+  const clients: WireroomClient[] = [];
+  const extraServers: Array<{ close(): unknown }> = [];
+  let roomSeq = 0;
+  const newRoom = (label: string) => `client-${label}-${process.pid}-${++roomSeq}`;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'wireroom-client-'));
+    dbPath = join(dir, 'chat.db');
+    server = await startChatServer({ port: 0, host: '127.0.0.1', dbPath });
+    wsUrl = server.url.replace(/^http/, 'ws') + '/chat';
+  });
+
+  after(async () => {
+    for (const c of clients) c.close();
+    for (const s of extraServers) await s.close();
+    await server?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  function makeClient(options: ClientOptions = {}): WireroomClient {
+    const client = new WireroomClient({ urls: wsUrl, storage: new MemoryStorage(), WebSocket, minDelayMs: 50, maxDelayMs: 500, ...options });
+    clients.push(client);
+    return client;
+  }
+
+  async function joined(client: WireroomClient, room: string, name: string) {
+    const done = next<{ room: string; resumed: boolean }>(client, 'joined', (d) => d.room === room);
+    client.join(room, name);
+    client.connect();
+    return done;
+  }
+
+  it('two clients: send, ack, one broadcast each, own messages recognised', async () => {
+    const room = newRoom('two');
+    const ada = makeClient();
+    const bob = makeClient();
+    const states = collect<{ state: string }>(ada, 'state');
+    await joined(ada, room, 'Ada');
+    await joined(bob, room, 'Bob');
+    assert.deepEqual(states.map((s) => s.state), ['connecting', 'online']);
+
+    const bobSees = collect<{ message: ChatMessage; own: boolean }>(bob, 'message');
+    const adaSees = collect<{ message: ChatMessage; own: boolean }>(ada, 'message');
+    const acked = next<{ clientId: string; id: number }>(ada, 'ack');
+    const entry = ada.send(room, 'hello');
+    assert.equal(ada.pending(room).length, 1);
+    const ack = await acked;
+    assert.equal(ack.clientId, entry.clientId);
+    assert.equal(ada.pending(room).length, 0);
+    await until(() => bobSees.length === 1 && adaSees.length === 1, 'both receive the broadcast');
+    await sleep(100);
+    assert.equal(bobSees.length, 1);
+    assert.equal(bobSees[0].message.text, 'hello');
+    assert.equal(bobSees[0].message.id, ack.id);
+    assert.equal(bobSees[0].own, false);
+    assert.equal(adaSees[0].own, true);
+    assert.equal(ada.isOwn(bobSees[0].message), true, 'the clientId carries this browser\'s device id');
+  });
+
+  it('rejects empty and over-long text locally, and bounds the outbox', () => {
+    const c = makeClient({ maxOutbox: 3 });
+    assert.throws(() => c.send('lobby', '  \n '), { code: 'EMPTY' });
+    assert.throws(() => c.send('lobby', 'x'.repeat(2001)), { code: 'TOO_LONG' });
+    c.send('lobby', '😀'.repeat(2000)); // 2000 code points (4000 UTF-16 units) is allowed, as on the server
+    c.send('lobby', 'b');
+    c.send('lobby', 'c');
+    assert.throws(() => c.send('lobby', 'd'), { code: 'QUEUE_FULL' });
+    assert.equal(c.pending().length, 3);
+  });
+
+  it('messages written while disconnected survive a reload (persisted outbox) and are delivered once', async () => {
+    const room = newRoom('outbox');
+    const storage = new MemoryStorage();
+    const first = makeClient({ storage });
+    first.join(room, 'Ada'); // never connected: this is the offline tab
+    first.send(room, 'queued 1');
+    first.send(room, 'queued 2');
+    first.close();
+    assert.match(storage.getItem('wireroom:outbox') ?? '', /queued 2/);
+
+    const watcher = makeClient();
+    await joined(watcher, room, 'Watcher');
+    const seen = collect<{ message: ChatMessage }>(watcher, 'message');
+
+    const reloaded = makeClient({ storage }); // same storage: the page after a reload
+    assert.deepEqual(reloaded.pending(room).map((e) => e.text), ['queued 1', 'queued 2']);
+    const acks = collect(reloaded, 'ack');
+    await joined(reloaded, room, 'Ada');
+    await until(() => acks.length === 2 && seen.length === 2, 'both queued messages delivered');
+    assert.deepEqual(seen.map((s) => s.message.text), ['queued 1', 'queued 2'], 'in order');
+    assert.equal(reloaded.pending().length, 0);
+    assert.doesNotMatch(storage.getItem('wireroom:outbox') ?? '', /queued/);
+    await sleep(150);
+    assert.equal(seen.length, 2, 'exactly once');
+  });
+
+  it('resumes after the last seen id: exactly the missed messages, then older context', async () => {
+    const room = newRoom('resume');
+    const storage = new MemoryStorage();
+    const ada = makeClient({ storage, backfill: 2 });
+    const bob = makeClient();
+    await joined(ada, room, 'Ada');
+    await joined(bob, room, 'Bob');
+    for (const text of ['m1', 'm2', 'm3']) { bob.send(room, text); await next(bob, 'ack'); }
+    await until(() => ada.lastIds[room]?.id === 3, 'ada saw m3');
+    ada.close(); // persists lastIds
+
+    for (const text of ['m4', 'm5']) { bob.send(room, text); await next(bob, 'ack'); }
+
+    const back = makeClient({ storage, backfill: 2 });
+    const fresh = collect<{ message: ChatMessage; source: string }>(back, 'message');
+    const history = next<{ messages: ChatMessage[] }>(back, 'history');
+    const j = await joined(back, room, 'Ada');
+    assert.equal(j.resumed, true);
+    const older = await history;
+    await sleep(100);
+    assert.deepEqual(fresh.map((f) => [f.message.text, f.source]), [['m4', 'join'], ['m5', 'join']]);
+    assert.deepEqual(older.messages.map((m) => m.text), ['m2', 'm3'], 'backfill before the first new message');
+    assert.equal(back.hasOlder(room), true);
+    const more = next<{ messages: ChatMessage[]; hasMore: boolean }>(back, 'history');
+    assert.equal(back.loadOlder(room, { before: 2 }), true);
+    const page = await more;
+    assert.deepEqual(page.messages.map((m) => m.text), ['m1']);
+    assert.equal(page.hasMore, false);
+    assert.equal(back.hasOlder(room), false);
+  });
+
+  it('rate-limited sends are kept pending and retried, in order', async () => {
+    const limited = await startChatServer({ port: 0, host: '127.0.0.1', dbPath: join(dir, 'limited.db'), limits: { ratePerSecond: 4, burst: 2 } });
+    extraServers.push(limited);
+    const url = limited.url.replace(/^http/, 'ws') + '/chat';
+    const room = newRoom('rate');
+    const c = makeClient({ urls: url });
+    await joined(c, room, 'Speedy');
+    const errors = collect<{ code: string }>(c, 'error');
+    const seen = collect<{ message: ChatMessage }>(c, 'message');
+    const texts = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
+    for (const t of texts) c.send(room, t);
+    await until(() => seen.length === texts.length, 'all delivered despite the limit');
+    assert.deepEqual(seen.map((s) => s.message.text), texts);
+    assert.ok(errors.some((e) => e.code === 'RATE_LIMITED'), `errors: ${JSON.stringify(errors)}`);
+    assert.equal(c.pending().length, 0);
+  });
+
+  it('notices a silent server through the heartbeat, drops it and reconnects', async () => {
+    // A server that completes the handshake and then never sends anything: a dead peer.
+    const silent = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => silent.once('listening', r));
+    extraServers.push({ close: () => new Promise((r) => { for (const s of silent.clients) s.terminate(); silent.close(() => r(undefined)); }) });
+    let connections = 0;
+    silent.on('connection', () => { connections++; });
+    const port = (silent.address() as { port: number }).port;
+
+    const c = makeClient({ urls: `ws://127.0.0.1:${port}/chat`, heartbeatIntervalMs: 200, heartbeatTimeoutMs: 200, minDelayMs: 20, maxDelayMs: 50 });
+    const states = collect<{ state: string }>(c, 'state');
+    const started = Date.now();
+    c.connect();
+    await until(() => connections >= 2, 'a second connection after the first went silent', 3000);
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 350, `not before interval + timeout (${elapsed} ms)`);
+    const s = states.map((x) => x.state);
+    assert.deepEqual(s.slice(0, 3), ['connecting', 'online', 'reconnecting'], s.join(' -> '));
+  });
+
+  it('rotates to the next URL when one fails', async () => {
+    const dead = createServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', () => r()));
+    const deadPort = (dead.address() as { port: number }).port;
+    await new Promise((r) => (dead as NetServer).close(r)); // nothing listens there now
+    const room = newRoom('rotate');
+    const c = makeClient({ urls: [`ws://127.0.0.1:${deadPort}/chat`, wsUrl] });
+    const states = collect<{ state: string; url: string }>(c, 'state');
+    await joined(c, room, 'Ada');
+    const online = states.find((s) => s.state === 'online');
+    assert.equal(online?.url, wsUrl);
+    assert.equal(states[0].url, `ws://127.0.0.1:${deadPort}/chat`);
+  });
+
+  it('drops message ids it has already delivered', async () => {
+    // A misbehaving server replays ids: the client must still show each id once.
+    const dup = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => dup.once('listening', r));
+    extraServers.push({ close: () => new Promise((r) => { for (const s of dup.clients) s.terminate(); dup.close(() => r(undefined)); }) });
+    const msg = (id: number) => ({ type: 'message', room: 'lobby', id, ts: id, uid: 'u', name: 'N', text: `t${id}`, clientId: `c${id}` });
+    dup.on('connection', (ws) => {
+      ws.on('message', (raw) => {
+        const env = JSON.parse(String(raw));
+        if (env.type !== 'join') return;
+        ws.send(JSON.stringify({ type: 'joined', room: 'lobby', members: [], messages: [msg(1), msg(2)], hasMore: false, lastId: 2 }));
+        for (const id of [2, 1, 3, 3, 4]) ws.send(JSON.stringify(msg(id)));
+      });
+    });
+    const c = makeClient({ urls: `ws://127.0.0.1:${(dup.address() as { port: number }).port}/chat` });
+    const seen = collect<{ message: ChatMessage }>(c, 'message');
+    await joined(c, 'lobby', 'Ada');
+    await until(() => seen.length >= 4, 'four distinct messages');
+    await sleep(100);
+    assert.deepEqual(seen.map((s) => s.message.id), [1, 2, 3, 4]);
+  });
+});
