@@ -59,8 +59,9 @@ export class Cleanup {
     this.tasks.push(() => dispose(value));
     return value;
   }
-  socket<T extends { destroy(): unknown }>(s: T): T {
-    return this.add(s, (x) => x.destroy());
+  /** Disposes of a socket (destroy) or a WebSocket of ours or of `ws` (terminate). */
+  socket<T extends { destroy(): unknown } | { terminate(): unknown }>(s: T): T {
+    return this.add(s, (x) => ('terminate' in x ? x.terminate() : x.destroy()));
   }
   server(s: WebSocketServer): WebSocketServer {
     return this.add(s, (x) => x.close({ timeout: 200 }));
