@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { Browser } from 'playwright-core';
 import { browserAvailable, browserRequired, launchBrowser } from '../helpers/browser.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
-import type { WebSocket } from '../../src/websocket/websocket.js';
+import type { WebSocket as OurWebSocket } from '../../src/websocket/websocket.js';
 import { HOST, within } from '../helpers/loopback.js';
 
 const avail = browserAvailable();
@@ -21,7 +21,7 @@ interface Site {
   http: Server;
   wss: WebSocketServer;
   origin: string;
-  serverSide: Array<{ ws: WebSocket; origin: string | undefined; close?: [number, string, boolean] }>;
+  serverSide: Array<{ ws: OurWebSocket; origin: string | undefined; close?: [number, string, boolean] }>;
 }
 
 async function startSite(perMessageDeflate: boolean): Promise<Site> {
@@ -31,7 +31,7 @@ async function startSite(perMessageDeflate: boolean): Promise<Site> {
   });
   const wss = new WebSocketServer({ server: http, path: '/ws', perMessageDeflate, heartbeatInterval: 0 });
   const serverSide: Site['serverSide'] = [];
-  wss.on('connection', (ws: WebSocket, req: { headers: Record<string, string | string[] | undefined> }) => {
+  wss.on('connection', (ws: OurWebSocket, req: { headers: Record<string, string | string[] | undefined> }) => {
     const entry: Site['serverSide'][number] = { ws, origin: req.headers.origin as string | undefined };
     serverSide.push(entry);
     ws.on('message', (data: Buffer, isBinary: boolean) => ws.send(data, { binary: isBinary }));
