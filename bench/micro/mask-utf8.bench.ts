@@ -37,38 +37,46 @@ try {
   console.warn('bufferutil is not installed: its column is left empty');
 }
 
-const ROUNDS = 7;
-const ROUND_NS = 40e6;
+const ROUNDS = 15;
+const ROUND_NS = 15e6;
 
 /**
- * Runs `operation` (which processes `bytes` bytes) in timed rounds and returns the best GB/s.
- * The loop is compiled separately for every call (`new Function`) so that each kernel gets its own
- * monomorphic call site: one shared loop would go megamorphic and penalise whoever runs last.
+ * Measures several operations that each process `bytes` bytes, returning the best GB/s of each.
+ * Rounds are interleaved (A B C, A B C, ...) and the best round kept, so that load from other processes
+ * on a shared machine hits every contender alike and mostly drops out. Each operation gets its own
+ * loop, compiled separately (`new Function`), so that every call site stays monomorphic: one shared
+ * loop would go megamorphic and penalise whoever runs last.
  */
-function measure(operation: Operation, bytes: number): number {
-  const loop = new Function('operation', 'n', 'for (let i = 0; i < n; i++) operation();') as (
-    operation: Operation,
-    n: number,
-  ) => void;
-  let iterations = 1;
-  for (;;) {
-    const start = process.hrtime.bigint();
-    loop(operation, iterations);
-    const elapsed = Number(process.hrtime.bigint() - start);
-    if (elapsed > ROUND_NS / 4) {
-      iterations = Math.max(1, Math.ceil((iterations * ROUND_NS) / elapsed));
-      break;
+function measureAll(operations: ReadonlyArray<Operation | null>, bytes: number): Array<number | null> {
+  const timed = operations.map((operation) => {
+    if (operation === null) return null;
+    const loop = new Function('operation', 'n', 'for (let i = 0; i < n; i++) operation();') as (
+      operation: Operation,
+      n: number,
+    ) => void;
+    let iterations = 1;
+    for (;;) {
+      const start = process.hrtime.bigint();
+      loop(operation, iterations);
+      const elapsed = Number(process.hrtime.bigint() - start);
+      if (elapsed > ROUND_NS / 4) {
+        iterations = Math.max(1, Math.ceil((iterations * ROUND_NS) / elapsed));
+        break;
+      }
+      iterations *= 2;
     }
-    iterations *= 2;
-  }
-  let best = 0;
+    return { operation, loop, iterations, best: 0 };
+  });
   for (let round = 0; round < ROUNDS; round++) {
-    const start = process.hrtime.bigint();
-    loop(operation, iterations);
-    const elapsed = Number(process.hrtime.bigint() - start);
-    best = Math.max(best, (bytes * iterations) / elapsed);
+    for (const entry of timed) {
+      if (entry === null) continue;
+      const start = process.hrtime.bigint();
+      entry.loop(entry.operation, entry.iterations);
+      const elapsed = Number(process.hrtime.bigint() - start);
+      entry.best = Math.max(entry.best, (bytes * entry.iterations) / elapsed);
+    }
   }
-  return best;
+  return timed.map((entry) => (entry === null ? null : entry.best));
 }
 
 /** A payload at byteOffset 6 in its ArrayBuffer, where a small masked frame's payload sits in a chunk. */
@@ -117,10 +125,8 @@ console.log(`node ${process.version}, ${process.arch}; mask backend for large pa
   ];
   const rows = SIZES.map((size) => {
     const data = payload(size);
-    return [
-      sizeLabel(size),
-      ...kernels.map(([, kernel]) => format(kernel === null ? null : measure(() => kernel(data, MASK, 0), size))),
-    ];
+    const operations = kernels.map(([, kernel]) => (kernel === null ? null : () => kernel(data, MASK, 0)));
+    return [sizeLabel(size), ...measureAll(operations, size).map(format)];
   });
   printTable('unmask in place, GB/s', ['size', ...kernels.map(([name]) => name)], rows);
 }
@@ -138,10 +144,8 @@ console.log(`node ${process.version}, ${process.arch}; mask backend for large pa
   const rows = SIZES.map((size) => {
     const source = payload(size);
     const frame = Buffer.allocUnsafe(size + 14);
-    return [
-      sizeLabel(size),
-      ...kernels.map(([, kernel]) => format(kernel === null ? null : measure(() => kernel(source, MASK, frame, 6), size))),
-    ];
+    const operations = kernels.map(([, kernel]) => (kernel === null ? null : () => kernel(source, MASK, frame, 6)));
+    return [sizeLabel(size), ...measureAll(operations, size).map(format)];
   });
   printTable('mask into a frame buffer at offset 6, GB/s', ['size', ...kernels.map(([name]) => name)], rows);
 }
@@ -164,10 +168,8 @@ console.log(`node ${process.version}, ${process.arch}; mask backend for large pa
     ['validator, 1 KiB+1 pieces', (text) => inPieces(text, 1025)],
     ['validator, 127 B pieces', (text) => inPieces(text, 127)],
   ];
-  const rows = cases.map(([name, make]) => [
-    name,
-    format(measure(make(ascii), MESSAGE)),
-    format(measure(make(mixed), MESSAGE)),
-  ]);
+  const asciiResults = measureAll(cases.map(([, make]) => make(ascii)), MESSAGE);
+  const mixedResults = measureAll(cases.map(([, make]) => make(mixed)), MESSAGE);
+  const rows = cases.map(([name], i) => [name, format(asciiResults[i]!), format(mixedResults[i]!)]);
   printTable('UTF-8 validation of a 1 MiB message, GB/s', ['', 'ASCII', 'mixed'], rows);
 }

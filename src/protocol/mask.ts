@@ -21,8 +21,8 @@ export type MaskBackend = 'wasm-simd' | 'js';
 
 // ---------------------------------------------------------------------------------------------
 // Thresholds (bytes). See MEASUREMENTS.
-const BYTE_LOOP_MAX = 32; // below this a byte loop beats the word loop (no view allocation)
-const WASM_MIN = 512; // from here the copy-in/xor/copy-out through wasm beats the word loop
+const BYTE_LOOP_MAX = 160; // below this the unrolled byte loop beats the word loop and its view allocation
+const WASM_MIN = 640; // from here copy-in + SIMD xor + copy-out through wasm beats the word loop
 const WASM_CHUNK = 65536; // + up to 4 KiB of scratch offset fits in the 2 pages of wasm memory
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -56,8 +56,41 @@ function littleEndianMaskWord(mask: Uint8Array, phase: number): number {
 // so that callers never need a subarray.
 
 function xorBytes(data: Uint8Array, start: number, end: number, mask: Uint8Array, phase: number): void {
-  const shift = phase - start;
-  for (let i = start; i < end; i++) data[i] ^= mask[(i + shift) & 3]!;
+  // Unrolled by 4 with the mask bytes in locals: ~2-3x faster than `mask[(i + phase) & 3]` per byte.
+  const m0 = mask[phase & 3]!;
+  const m1 = mask[(phase + 1) & 3]!;
+  const m2 = mask[(phase + 2) & 3]!;
+  const m3 = mask[(phase + 3) & 3]!;
+  let i = start;
+  for (const unrolledEnd = end - 3; i < unrolledEnd; i += 4) {
+    data[i] ^= m0;
+    data[i + 1] ^= m1;
+    data[i + 2] ^= m2;
+    data[i + 3] ^= m3;
+  }
+  if (i < end) data[i++] ^= m0;
+  if (i < end) data[i++] ^= m1;
+  if (i < end) data[i] ^= m2;
+}
+
+/** xorBytes from `source` into `target` (source untouched), mask phase 0. */
+function xorBytesInto(source: Uint8Array, mask: Uint8Array, target: Uint8Array, targetOffset: number): void {
+  const m0 = mask[0]!;
+  const m1 = mask[1]!;
+  const m2 = mask[2]!;
+  const m3 = mask[3]!;
+  const length = source.length;
+  let i = 0;
+  let t = targetOffset;
+  for (const unrolledEnd = length - 3; i < unrolledEnd; i += 4, t += 4) {
+    target[t] = source[i]! ^ m0;
+    target[t + 1] = source[i + 1]! ^ m1;
+    target[t + 2] = source[i + 2]! ^ m2;
+    target[t + 3] = source[i + 3]! ^ m3;
+  }
+  if (i < length) target[t++] = source[i++]! ^ m0;
+  if (i < length) target[t++] = source[i++]! ^ m1;
+  if (i < length) target[t] = source[i]! ^ m2;
 }
 
 function xorWords(data: Uint8Array, start: number, end: number, mask: Uint8Array, phase: number): void {
@@ -72,6 +105,7 @@ function xorWords(data: Uint8Array, start: number, end: number, mask: Uint8Array
   const wordCount = (end - i) >>> 2;
   if (wordCount > 0) {
     const word = nativeMaskWord(mask, phase + (i - start));
+    // One small view object per call (~70 ns, hence BYTE_LOOP_MAX); typed arrays offer no way around it.
     const words = new Uint32Array(data.buffer, data.byteOffset + i, wordCount);
     const unrolledEnd = wordCount & ~3;
     let w = 0;
@@ -142,7 +176,7 @@ interface WebAssemblyApi {
 type XorKernel = (start: number, end: number, maskWord: number) => void;
 
 /** Instantiated synchronously at load (the module is ~150 bytes). Null if wasm or SIMD is missing. */
-function loadWasmKernel(): { xor: XorKernel; scratch: Buffer } | null {
+function loadWasmKernel(): { xor: XorKernel; scratch: Uint8Array } | null {
   const api = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
   if (api === undefined) return null;
   try {
@@ -152,7 +186,7 @@ function loadWasmKernel(): { xor: XorKernel; scratch: Buffer } | null {
     const xor = exports['xor'];
     if (typeof xor !== 'function' || !(memory?.buffer instanceof ArrayBuffer)) return null;
     // The memory never grows, so this view stays valid for the life of the process.
-    return { xor: xor as XorKernel, scratch: Buffer.from(memory.buffer) };
+    return { xor: xor as XorKernel, scratch: new Uint8Array(memory.buffer) };
   } catch {
     return null;
   }
@@ -196,9 +230,10 @@ function xorViaWasm(
   const at = scratchOffset(source, start, target, targetStart);
   for (let offset = start; offset < end; offset += WASM_CHUNK) {
     const length = Math.min(WASM_CHUNK, end - offset);
-    source.copy(scratch, at, offset, offset + length);
+    // TypedArray#set straight away: Buffer#copy adds argument checks and a view of its own.
+    scratch.set(length === source.length ? source : source.subarray(offset, offset + length), at);
     xor(at, at + ((length + 63) & ~63), word);
-    scratch.copy(target, targetStart + (offset - start), at, at + length);
+    target.set(scratch.subarray(at, at + length), targetStart + (offset - start));
   }
 }
 
@@ -232,7 +267,7 @@ export function maskInto(source: Buffer, mask: Buffer, target: Buffer, targetOff
     );
   }
   if (length < BYTE_LOOP_MAX) {
-    for (let i = 0; i < length; i++) target[targetOffset + i] = source[i]! ^ mask[i & 3]!;
+    xorBytesInto(source, mask, target, targetOffset);
   } else if (length < WASM_MIN || wasm === null) {
     // Source and target may be misaligned to each other, so copy first (memcpy) and then XOR
     // the target in place with the word loop, aligned on the target.

@@ -33,8 +33,8 @@ function patterned(length: number): Uint8Array {
 }
 
 const MASK = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
-// Every kernel boundary: byte loop / word loop (32), word loop / wasm (512), wasm chunk (65536).
-const LENGTHS = [0, 1, 3, 4, 5, 31, 32, 33, 63, 64, 65, 127, 511, 512, 513, 1000, 4096, 65535, 65536, 65537, 200_003];
+// Around every kernel boundary: byte loop / word loop (160), word loop / wasm (640), wasm chunk (65536).
+const LENGTHS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 31, 32, 33, 64, 159, 160, 161, 163, 639, 640, 641, 1000, 4096, 65535, 65536, 65537, 200_003];
 
 const unmaskers: Array<[string, (data: Buffer, mask: Buffer, maskOffset: number) => void]> = [
   ['unmaskInPlace', unmaskInPlace],
