@@ -519,7 +519,8 @@ export class WebSocket extends EventEmitter implements Flushable {
     this.closeCode = code;
     this.closeReason = reason;
     this._readyState = ReadyState.CLOSING;
-    this.socket?.pause(); // nothing after a close frame matters
+    // Keep reading (the core discards it): closing a socket with unread input makes the kernel send RST,
+    // and an RST can destroy our close frame before the peer reads it.
     this.startCloseTimer();
     // The server closes TCP first (RFC 6455 7.1.1); the client waits for it (the close timer bounds the wait).
     if (this.core?.role === 'server') this.endWhenFlushed();
