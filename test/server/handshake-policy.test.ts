@@ -1,0 +1,164 @@
+// Server handshake policy: routing by path, async authentication, subprotocol selection, the Origin check.
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from '../../src/client/connect.js';
+import { HandshakeError } from '../../src/protocol/errors.js';
+import type { WebSocket } from '../../src/websocket/websocket.js';
+import type { HandshakeRequest } from '../../src/server/origin.js';
+import { Cleanup, rawStatus, startServer, upgradeRequest } from '../helpers/loopback.js';
+
+const T = { timeout: 15_000 };
+const cleanup = new Cleanup();
+after(() => cleanup.run());
+
+async function refusedStatus(promise: Promise<WebSocket>): Promise<HandshakeError> {
+  const error = await promise.then(
+    (ws) => {
+      ws.terminate();
+      throw new Error('handshake unexpectedly accepted');
+    },
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof HandshakeError, `expected a HandshakeError, got ${String(error)}`);
+  return error;
+}
+
+async function accepted(url: string, options: Parameters<typeof connect>[1] = {}): Promise<WebSocket> {
+  return cleanup.add(await connect(url, { handshakeTimeout: 5000, ...options }), (ws) => ws.terminate());
+}
+
+describe('routing by path', () => {
+  it('accepts the configured path (query ignored) and answers 404 elsewhere', T, async () => {
+    const { server, url, port } = await startServer({ path: '/live' });
+    cleanup.server(server);
+    const rejected: number[] = [];
+    server.on('rejected', (status: number) => rejected.push(status));
+    const ws = await accepted(`${url}/live?token=abc`);
+    assert.equal(ws.readyState, ws.OPEN);
+    const error = await refusedStatus(connect(`${url}/elsewhere`));
+    assert.equal(error.status, 404);
+    assert.equal((await rawStatus(port, upgradeRequest('/live/extra'))).status, 404);
+    assert.deepEqual(rejected, [404, 404]);
+  });
+});
+
+describe('authenticate hook', () => {
+  it('async rejection reaches the client as the status; acceptance sees the request', T, async () => {
+    const seen: string[] = [];
+    const { server, url, port } = await startServer({
+      authenticate: async (request: HandshakeRequest) => {
+        await new Promise((r) => setTimeout(r, 20));
+        const auth = request.headers.authorization;
+        seen.push(String(auth));
+        if (auth === 'Bearer good') return true;
+        if (auth === 'Bearer banned') return { status: 403, reason: 'Banned' };
+        return { status: 401, reason: 'Who are you', headers: { 'WWW-Authenticate': 'Bearer' } };
+      },
+    });
+    cleanup.server(server);
+    const ws = await accepted(`${url}/`, { headers: { Authorization: 'Bearer good' } });
+    assert.equal(ws.readyState, ws.OPEN);
+    assert.equal((await refusedStatus(connect(`${url}/`, { headers: { Authorization: 'Bearer banned' } }))).status, 403);
+    assert.equal((await refusedStatus(connect(`${url}/`))).status, 401);
+    const raw = await rawStatus(port, upgradeRequest('/'));
+    assert.equal(raw.status, 401);
+    assert.match(raw.text, /WWW-Authenticate: Bearer/i);
+    assert.deepEqual(seen, ['Bearer good', 'Bearer banned', 'undefined', 'undefined']);
+  });
+
+  it('a hook that throws is answered with 500 and the server keeps serving', T, async () => {
+    let calls = 0;
+    const { server, url } = await startServer({
+      authenticate: async () => {
+        if (++calls === 1) throw new Error('database down');
+        return true;
+      },
+    });
+    cleanup.server(server);
+    const errors: unknown[] = [];
+    server.on('error', (e: unknown) => errors.push(e));
+    assert.equal((await refusedStatus(connect(`${url}/`))).status, 500);
+    assert.equal(errors.length, 1);
+    const ws = await accepted(`${url}/`);
+    assert.equal(ws.readyState, ws.OPEN);
+  });
+});
+
+describe('subprotocols', () => {
+  it('protocols: the server preference wins among the offered ones; none in common gives no protocol', T, async () => {
+    const { server, url } = await startServer({ protocols: ['v2.chat', 'v1.chat'] });
+    cleanup.server(server);
+    const serverSide: WebSocket[] = [];
+    server.on('connection', (ws: WebSocket) => serverSide.push(ws));
+    // The client prefers v1 but the server's list names v2 first: the first offered one in the server's list is chosen.
+    const ws = await accepted(`${url}/`, { protocols: ['v1.chat', 'v2.chat'] });
+    assert.ok(['v1.chat', 'v2.chat'].includes(ws.protocol));
+    assert.equal(serverSide.at(-1)!.protocol, ws.protocol);
+    const only = await accepted(`${url}/`, { protocols: ['v2.chat'] });
+    assert.equal(only.protocol, 'v2.chat');
+    const none = await accepted(`${url}/`, { protocols: ['mqtt'] });
+    assert.equal(none.protocol, '');
+    const unasked = await accepted(`${url}/`);
+    assert.equal(unasked.protocol, '');
+  });
+
+  it('handleProtocols decides, sees the offers, and false selects none', T, async () => {
+    const offers: string[][] = [];
+    const { server, url } = await startServer({
+      protocols: ['ignored'],
+      handleProtocols: (offered) => {
+        offers.push([...offered]);
+        return offered.includes('b') ? 'b' : false;
+      },
+    });
+    cleanup.server(server);
+    const ws = await accepted(`${url}/`, { protocols: ['a', 'b', 'c'] });
+    assert.equal(ws.protocol, 'b');
+    const none = await accepted(`${url}/`, { protocols: ['a'] });
+    assert.equal(none.protocol, '');
+    assert.deepEqual(offers, [['a', 'b', 'c'], ['a']]);
+  });
+
+  it('handleProtocols returning a protocol that was not offered is refused (500), not sent', T, async () => {
+    const { server, url } = await startServer({ handleProtocols: () => 'evil' });
+    cleanup.server(server);
+    assert.equal((await refusedStatus(connect(`${url}/`, { protocols: ['good'] }))).status, 500);
+  });
+});
+
+describe('Origin check', () => {
+  it('default same-origin: cross-origin gets 403, same origin and no Origin are accepted', T, async () => {
+    const { server, url, port } = await startServer();
+    cleanup.server(server);
+    const rejected: Array<[number, string]> = [];
+    server.on('rejected', (status: number, reason: string) => rejected.push([status, reason]));
+    assert.equal((await refusedStatus(connect(`${url}/`, { origin: 'https://evil.example' }))).status, 403);
+    assert.equal((await refusedStatus(connect(`${url}/`, { origin: `http://127.0.0.1:${port + 1}` }))).status, 403);
+    assert.equal((await rawStatus(port, upgradeRequest('/', { Origin: 'null' }))).status, 403);
+    const same = await accepted(`${url}/`, { origin: `http://127.0.0.1:${port}` });
+    assert.equal(same.readyState, same.OPEN);
+    const none = await accepted(`${url}/`);
+    assert.equal(none.readyState, none.OPEN);
+    assert.deepEqual(rejected.map(([s]) => s), [403, 403, 403]);
+  });
+
+  it('an allow-list accepts exactly the listed origins', T, async () => {
+    const { server, url } = await startServer({ allowOrigin: ['https://app.example', 'https://admin.example:8443'] });
+    cleanup.server(server);
+    assert.equal((await accepted(`${url}/`, { origin: 'https://app.example' })).readyState, 1);
+    assert.equal((await accepted(`${url}/`, { origin: 'https://ADMIN.example:8443' })).readyState, 1);
+    assert.equal((await refusedStatus(connect(`${url}/`, { origin: 'https://app.example.evil.com' }))).status, 403);
+    assert.equal((await refusedStatus(connect(`${url}/`, { origin: 'http://app.example' }))).status, 403);
+    assert.equal((await accepted(`${url}/`)).readyState, 1, 'no Origin: not a browser');
+  });
+
+  it("'*' accepts any origin; a function decides per request", T, async () => {
+    const any = await startServer({ allowOrigin: '*' });
+    cleanup.server(any.server);
+    assert.equal((await accepted(`${any.url}/`, { origin: 'https://anything.example' })).readyState, 1);
+    const fn = await startServer({ allowOrigin: (origin) => origin?.endsWith('.trusted.example') === true });
+    cleanup.server(fn.server);
+    assert.equal((await accepted(`${fn.url}/`, { origin: 'https://a.trusted.example' })).readyState, 1);
+    assert.equal((await refusedStatus(connect(`${fn.url}/`, { origin: 'https://untrusted.example' }))).status, 403);
+  });
+});
