@@ -65,7 +65,8 @@ interface Target {
   path: string;
   origin: string;
   href: string;
-  hostHeader: string;
+  /** The port written in the URL (left out of the Host header when the URL has none). */
+  explicitPort: number | undefined;
 }
 
 function parseUrl(input: string | URL): Target {
@@ -86,7 +87,7 @@ function parseUrl(input: string | URL): Target {
     path: (url.pathname || '/') + url.search,
     origin: `${protocol}//${url.host}`,
     href: `${protocol}//${url.host}${url.pathname}${url.search}`,
-    hostHeader: url.host,
+    explicitPort: url.port ? Number(url.port) : undefined,
   };
 }
 
@@ -99,7 +100,9 @@ function attempt(target: Target, headers: Record<string, string>, options: Conne
   const key = generateKey();
   const deflateOptions = options.perMessageDeflate === true ? {} : options.perMessageDeflate || null;
   const request = buildClientRequest({
-    host: target.hostHeader,
+    // The builder brackets IPv6 literals and appends the port itself: passing url.host here gave `Host: [127.0.0.1:80]`.
+    host: target.host,
+    port: target.explicitPort,
     path: target.path,
     key,
     protocols: options.protocols ? [...options.protocols] : undefined,
@@ -173,7 +176,6 @@ function attempt(target: Target, headers: Record<string, string>, options: Conne
         protocol: validated.protocol,
         extensions,
         deflate,
-        compressionThreshold: deflate ? resolveDeflateOptions(deflateOptions || {}).threshold : undefined,
       });
       setImmediate(() => ws._startReading()); // after the caller's `await connect()` has added listeners
     };
