@@ -19,13 +19,15 @@ const TEST_TIMEOUT = 60_000;
 
 type Server = { url: string; close(): Promise<void> };
 
-describe('chat page in Chromium', { skip }, () => {
+// The suite's own timeout: the default per-test timeout of the runner would otherwise bound all tests together.
+describe('chat page in Chromium', { skip, timeout: 10 * TEST_TIMEOUT }, () => {
   let browser: Browser | undefined;
   let server: Server | undefined;
   let dir = '';
   let dbPath = '';
   const contexts: BrowserContext[] = [];
   const pageErrors: string[] = [];
+  const extraServers: Server[] = [];
   let roomSeq = 0;
 
   before(async () => {
@@ -38,6 +40,7 @@ describe('chat page in Chromium', { skip }, () => {
 
   after(async () => {
     for (const ctx of contexts) await ctx.close().catch(() => {});
+    for (const s of extraServers) await s.close().catch(() => {});
     await browser?.close().catch(() => {});
     await server?.close().catch(() => {});
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -47,7 +50,7 @@ describe('chat page in Chromium', { skip }, () => {
   const newRoom = (label: string) => `e2e-${label}-${process.pid}-${++roomSeq}`;
 
   /** A new browser profile (own localStorage) with the chat page open in `room`, named `name`, online. */
-  async function openChat(room: string, name: string, ctx?: BrowserContext): Promise<Page> {
+  async function openChat(room: string, name: string, ctx?: BrowserContext, baseUrl?: string): Promise<Page> {
     if (!ctx) {
       ctx = await browser!.newContext({ viewport: { width: 1000, height: 700 } });
       contexts.push(ctx);
@@ -55,7 +58,7 @@ describe('chat page in Chromium', { skip }, () => {
     const page = await ctx.newPage();
     page.setDefaultTimeout(STEP_TIMEOUT);
     page.on('pageerror', (err) => pageErrors.push(`${name}: ${err.message}`));
-    await page.goto(`${server!.url}/#${room}`);
+    await page.goto(`${baseUrl ?? server!.url}/#${room}`);
     const dialog = page.locator('#name-dialog');
     if (await dialog.evaluate((d: HTMLDialogElement) => d.open)) {
       await page.fill('#name-input', name);
@@ -77,7 +80,8 @@ describe('chat page in Chromium', { skip }, () => {
 
   /** The row showing exactly `text`. */
   const row = (page: Page, text: string) =>
-    page.locator('#messages > li.msg').filter({ has: page.locator('.text', { hasText: text }) });
+    page.locator('#messages > li.msg').filter({ has: page.locator('.text', { hasText: exactly(text) }) });
+  const exactly = (text: string) => new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
 
   async function texts(page: Page): Promise<string[]> {
     return page.locator('#messages > li.msg .text').allTextContents();
@@ -204,6 +208,96 @@ describe('chat page in Chromium', { skip }, () => {
     await row(bob, 'typed while the server was down').waitFor();
     assert.deepEqual(await texts(bob), expected);
     assert.equal(await ada.evaluate(() => (window as unknown as { wireroom: { client: { pending(): unknown[] } } }).wireroom.client.pending().length), 0);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('keyboard: Enter sends, Shift+Enter adds a line; the text keeps its line break', { timeout: TEST_TIMEOUT }, async () => {
+    const room = newRoom('keys');
+    const ada = await openChat(room, 'Ada');
+    await ada.focus('#composer-input');
+    await ada.keyboard.type('first line');
+    await ada.keyboard.press('Shift+Enter');
+    await ada.keyboard.type('second line');
+    assert.equal(await ada.locator('#messages li.msg').count(), 0, 'Shift+Enter did not send');
+    await ada.keyboard.press('Enter');
+    const sent = ada.locator('#messages li.msg.own[data-status="delivered"]');
+    await sent.waitFor();
+    assert.equal(await sent.locator('.text').textContent(), 'first line\nsecond line');
+    assert.equal(await ada.inputValue('#composer-input'), '');
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('switching the URL hash switches rooms', { timeout: TEST_TIMEOUT }, async () => {
+    const red = newRoom('red');
+    const blue = newRoom('blue');
+    const ada = await openChat(red, 'Ada');
+    const bob = await openChat(blue, 'Bob');
+    await send(ada, 'in red');
+    await ada.locator('#messages li.msg.own[data-status="delivered"]').waitFor();
+
+    await ada.evaluate((r) => { location.hash = r; }, blue);
+    await ada.waitForFunction((r) => document.getElementById('room-name')?.textContent === r, blue);
+    await bob.locator('#members .member-name', { hasText: 'Ada' }).waitFor();
+    assert.deepEqual(await texts(ada), []);
+    assert.equal(await ada.title(), `#${blue} · Wireroom`);
+    await send(ada, 'in blue');
+    await row(bob, 'in blue').waitFor();
+
+    await ada.goBack(); // the hash history works like any link
+    await ada.waitForFunction((r) => document.getElementById('room-name')?.textContent === r, red);
+    await row(ada, 'in red').waitFor();
+    assert.deepEqual(await texts(ada), ['in red']);
+    await bob.locator('#members .member-name', { hasText: 'Ada' }).waitFor({ state: 'detached' });
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('"load older messages" pages back through the history', { timeout: TEST_TIMEOUT }, async () => {
+    // A server without rate limits, to seed a long history quickly.
+    const big = await startChatServer({ port: 0, host: '127.0.0.1', dbPath: join(dir, 'big.db'), limits: { ratePerSecond: 10_000, burst: 10_000 } });
+    extraServers.push(big);
+    const room = newRoom('older');
+    const seeder = await openChat(room, 'Seeder', undefined, big.url);
+    await seeder.evaluate(async (r) => {
+      const { client } = (window as unknown as { wireroom: { client: { send(r: string, t: string): unknown; pending(): unknown[] } } }).wireroom;
+      for (let i = 1; i <= 130; i++) client.send(r, `message ${i}`);
+      while (client.pending().length) await new Promise((res) => setTimeout(res, 50));
+    }, room);
+
+    const ada = await openChat(room, 'Ada', undefined, big.url);
+    await row(ada, 'message 130').waitFor();
+    assert.equal(await ada.locator('#messages li.msg').count(), 100, 'the last 100 on join');
+    const button = ada.locator('#load-older');
+    await button.waitFor();
+    await button.focus(); // scrolls it into view, as a keyboard user reaching it would
+    const anchor = row(ada, 'message 40'); // (not 31: it becomes a grouped continuation of 30 and loses its header)
+    const topBefore = await anchor.evaluate((el) => el.getBoundingClientRect().top);
+    await ada.keyboard.press('Enter');
+    await row(ada, 'message 1').waitFor({ state: 'attached' });
+    const all = await texts(ada);
+    assert.equal(all.length, 130);
+    assert.deepEqual(all.slice(0, 3), ['message 1', 'message 2', 'message 3']);
+    assert.equal(new Set(all).size, 130, 'no duplicates');
+    await button.waitFor({ state: 'hidden' });
+    assert.equal(await ada.locator('#room-start').isVisible(), true, '"This is the start of #room" above message 1');
+    const topAfter = await anchor.evaluate((el) => el.getBoundingClientRect().top);
+    assert.ok(Math.abs(topAfter - topBefore) < 2, `the view stays on the same messages (${topBefore} -> ${topAfter})`);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('server errors are shown: a rate-limited burst shows "slow down" and still goes out in order', { timeout: TEST_TIMEOUT }, async () => {
+    const strict = await startChatServer({ port: 0, host: '127.0.0.1', dbPath: join(dir, 'strict.db'), limits: { ratePerSecond: 2, burst: 2 } });
+    extraServers.push(strict);
+    const room = newRoom('rate');
+    const ada = await openChat(room, 'Ada', undefined, strict.url);
+    const burst = ['b1', 'b2', 'b3', 'b4', 'b5'];
+    for (const text of burst) await send(ada, text);
+    const banner = ada.locator('#error-banner');
+    await banner.waitFor();
+    assert.match(await banner.textContent() ?? '', /slow down, try again in \d+ s/i);
+    assert.equal(await banner.getAttribute('role'), 'alert');
+    await ada.locator('#messages li.msg.own[data-status="delivered"]', { hasText: 'b5' }).waitFor({ timeout: 15_000 });
+    assert.deepEqual(await texts(ada), burst);
+    assert.equal(await ada.locator('#messages li.msg.own[data-status="delivered"]').count(), burst.length);
     assert.deepEqual(pageErrors, []);
   });
 });

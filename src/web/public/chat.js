@@ -276,10 +276,12 @@ client.addEventListener('history', (e) => {
   const d = /** @type {CustomEvent} */ (e).detail;
   if (d.room !== room) return;
   const hadFocus = document.activeElement === ui.loadOlder;
-  keepScroll(() => { for (const m of d.messages) list.add(m, client.isOwn(m)); });
-  ui.loadOlder.disabled = false;
-  ui.loadOlder.textContent = 'Load older messages';
-  updateChrome();
+  keepScroll(() => {
+    for (const m of d.messages) list.add(m, client.isOwn(m));
+    ui.loadOlder.disabled = false;
+    ui.loadOlder.textContent = 'Load older messages';
+    updateChrome(); // inside: the button and start marker change height too
+  });
   if (hadFocus && ui.loadOlder.hidden) ui.scroller.focus(); // keep keyboard focus somewhere sensible
 });
 
