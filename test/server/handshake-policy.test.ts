@@ -69,7 +69,7 @@ describe('authenticate hook', () => {
   it('a hook that throws is answered with 500 and the server keeps serving', T, async () => {
     let calls = 0;
     const { server, url } = await startServer({
-      authenticate: async () => {
+      authenticate: async (): Promise<true> => {
         if (++calls === 1) throw new Error('database down');
         return true;
       },
