@@ -54,7 +54,9 @@ for (const synchronous of ['FULL', 'NORMAL'] as const) {
     const server = await startTestServer(t, { dir, dbPath });
     const again = await TestClient.connect(server.url);
     t.after(() => again.close());
-    await again.join('crash', 'Ann', stored.length);
+    again.send({ type: 'join', room: 'crash', name: 'Ann', after: stored.length });
+    const rejoined = await Promise.race([again.next('joined'), again.next('error').then((e) => assert.fail(JSON.stringify(e)))]);
+    assert.equal(rejoined.lastId, stored.length);
     const lastStored = stored[stored.length - 1]!;
     again.send({ type: 'message', room: 'crash', clientId: lastStored.clientId, text: lastStored.text });
     assert.deepEqual(await again.next('ack'), { type: 'ack', room: 'crash', clientId: lastStored.clientId, id: lastStored.id, ts: lastStored.ts, duplicate: true });
