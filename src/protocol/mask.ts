@@ -1,17 +1,33 @@
 /**
  * RFC 6455 5.3 payload masking: `payload[i] ^= mask[(i + maskOffset) % 4]`.
  *
- * Three kernels, picked by payload size (thresholds come from the measurements below):
- * - a plain byte loop for small payloads, where setting anything up costs more than it saves;
- * - a 32-bit word loop over a `Uint32Array` view (4 words per iteration) for medium payloads;
- * - a hand-written WebAssembly SIMD kernel (`v128.xor`, 64 bytes per iteration) for large payloads.
- *   Wasm cannot see a Node Buffer, so the data is copied into wasm memory and back (memcpy speed);
- *   it still wins by ~2-3x over the JS word loop from ~1 KiB on, and is on par with native `bufferutil`.
- * The JS word loop is also the fallback when WebAssembly (or its SIMD) is unavailable.
+ * Three kernels, picked by payload size:
+ * - < 160 B: a byte loop unrolled by 4 with the mask bytes in locals (setting up anything else costs more);
+ * - < 640 B: a 32-bit word loop over a `Uint32Array` view, unrolled by 4 (the view costs ~70 ns);
+ * - larger: a hand-written WebAssembly SIMD kernel (`v128.xor`, 64 bytes per iteration). Wasm cannot
+ *   see a Node Buffer, so the data is copied into wasm memory and back (memcpy speed): 3 passes instead
+ *   of 1, yet still ~2-3x the JS word loop from ~1 KiB on. Without WebAssembly SIMD, the word loop.
  *
- * Measured (AMD EPYC, 2 vCPU, Node 20.20, shared machine; GB/s, higher is better) with
- *   node --import tsx bench/micro/mask-utf8.bench.ts
- * filled in at the end of this file's development; see MEASUREMENTS below.
+ * MEASUREMENTS (GB/s, best of 15 interleaved rounds; AMD EPYC 2 vCPU, Node 20.20.2, x64, a machine shared
+ * with other jobs at load ~18, so ±30% noise; payload at byteOffset 6 of its ArrayBuffer):
+ *   node --import tsx bench/micro/mask-utf8.bench.ts [--sweep]
+ *
+ *   unmask   naive loop  unmaskInPlace  JS words  wasm SIMD  bufferutil (native)
+ *   32 B        0.38        0.90          0.93      0.26       0.46
+ *   128 B       0.40        1.10          1.13      0.95       1.54
+ *   512 B       0.39        2.80          2.26      2.97       5.08
+ *   768 B       0.38        4.62          1.19      4.65       3.95
+ *   1 KiB       0.41        6.44          3.84      6.66       8.77
+ *   64 KiB      0.38       13.06          3.70     12.54      18.77
+ *   1 MiB       0.39       10.35          5.94     11.73      21.29
+ *
+ *   maskInto (into a frame at offset 6)   32 B: 0.65 vs bufferutil 0.28   1 KiB: 5.5 vs 6.6
+ *                                         64 KiB: 12.8 vs 21.6            1 MiB: 7.6 vs 18.4
+ *
+ * Per call, in isolation: byte loop ~0.8 ns/B; word loop ~95 ns + 0.17 ns/B; wasm ~160 ns + 0.05 ns/B,
+ * hence the thresholds. bufferutil pays ~50-100 ns of N-API per call (we win below ~100 B) and does one
+ * pass instead of three (it wins by ~1.5-2x from 64 KiB). Before the scratch placement below, the wasm
+ * path fell to 0.6-1.5 GB/s on 1 MiB buffers (4K-aliased memcpy).
  */
 
 import { ErrorCodes, WireroomError } from './errors.js';
@@ -244,8 +260,8 @@ function xorViaWasm(
  * Unmasks (or masks: XOR is its own inverse) `data` in place.
  *
  * @param mask The 4-byte masking key from the frame header.
- * @param maskOffset 0..3: the index in `mask` that applies to `data[0]`. Non-zero when a frame's
- *   payload arrives in pieces: it is `(bytes of this payload already processed) % 4`.
+ * @param maskOffset 0..3 (taken modulo 4): the index in `mask` that applies to `data[0]`. Non-zero
+ *   when a frame's payload arrives in pieces: `(bytes of this payload already processed) % 4`.
  */
 export function unmaskInPlace(data: Buffer, mask: Buffer, maskOffset: number): void {
   const length = data.length;
