@@ -1,0 +1,243 @@
+/**
+ * permessage-deflate: memory per connection and compression ratio on chat-like JSON, per setting.
+ *
+ *   node --import tsx --expose-gc bench/deflate-memory.ts [--connections=2000] [--messages=3000]
+ *
+ * Memory: each setting runs in its own child process (RSS never shrinks back, so settings must not
+ * share one). The child creates N server-side codecs and makes each one inflate one client message
+ * and deflate one server message, so both zlib contexts exist; then it reports (after - before) / N
+ * for RSS and `external` (node:zlib accounts its allocations there) after a full GC.
+ * Ratio: one codec compresses a stream of chat-protocol envelopes (docs/chat-protocol.md) in order,
+ * as a server does for one client; ratio = compressed bytes / raw bytes (lower is better).
+ */
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
+import { PerMessageDeflate } from '../src/compression/permessage-deflate.js';
+import type { DeflateOptions, NegotiatedDeflate } from '../src/protocol/extensions/permessage-deflate-negotiation.js';
+
+interface Setting {
+  name: string;
+  /** Server window (our deflater); null: compression off, no codec at all. */
+  windowBits: number | null;
+  /** Client window (our inflater); defaults to `windowBits`. */
+  clientWindowBits?: number;
+  memLevel: number;
+  noContextTakeover: boolean;
+  /** Construct codecs but never use them (shows that contexts are lazy). */
+  idle?: boolean;
+}
+
+const SETTINGS: Setting[] = [
+  { name: 'off', windowBits: null, memLevel: 8, noContextTakeover: false },
+  { name: 'idle codec (never used)', windowBits: 15, memLevel: 8, noContextTakeover: false, idle: true },
+  { name: 'window 15, memLevel 8 (zlib defaults)', windowBits: 15, memLevel: 8, noContextTakeover: false },
+  { name: 'window 15, memLevel 4', windowBits: 15, memLevel: 4, noContextTakeover: false },
+  { name: 'window 13, memLevel 8', windowBits: 13, memLevel: 8, noContextTakeover: false },
+  { name: 'window 13, memLevel 6', windowBits: 13, memLevel: 6, noContextTakeover: false },
+  { name: 'window 13, memLevel 6, client window 11', windowBits: 13, clientWindowBits: 11, memLevel: 6, noContextTakeover: false },
+  { name: 'window 12, memLevel 5', windowBits: 12, memLevel: 5, noContextTakeover: false },
+  { name: 'window 11, memLevel 5', windowBits: 11, memLevel: 5, noContextTakeover: false },
+  { name: 'window 10, memLevel 4', windowBits: 10, memLevel: 4, noContextTakeover: false },
+  { name: 'window 9, memLevel 3', windowBits: 9, memLevel: 3, noContextTakeover: false },
+  { name: 'no context takeover (15/8)', windowBits: 15, memLevel: 8, noContextTakeover: true },
+];
+
+function argument(name: string, fallback: number): number {
+  const found = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return found === undefined ? fallback : Number(found.slice(name.length + 3));
+}
+
+function negotiated(setting: Setting): NegotiatedDeflate {
+  const bits = setting.windowBits ?? 15;
+  return {
+    serverNoContextTakeover: setting.noContextTakeover,
+    clientNoContextTakeover: setting.noContextTakeover,
+    serverMaxWindowBits: bits,
+    clientMaxWindowBits: setting.clientWindowBits ?? bits,
+  };
+}
+
+function options(setting: Setting): DeflateOptions {
+  return { memLevel: setting.memLevel, level: 6 };
+}
+
+// ---- chat-like traffic (server -> client envelopes of docs/chat-protocol.md)
+
+const WORDS = (
+  'the a to and is in it you that of for on was with this are have be at not but so what just like do ' +
+  'can we all get if they my your out about up when will one there how now know see think good time ' +
+  'meeting tomorrow deploy build release fixed bug thanks ok sure lol yes no maybe later lunch coffee ' +
+  'websocket server client message room please check review merge branch test green red'
+).split(' ');
+const NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi'];
+const ROOMS = ['lobby', 'dev', 'ops', 'random'];
+
+function makeRandom(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    return state / 0x80000000;
+  };
+}
+
+/** A reproducible stream of envelopes: mostly messages, some typing/presence/acks. */
+function chatTraffic(count: number): Buffer[] {
+  const random = makeRandom(42);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+  const uids = new Map(NAMES.map((name) => [name, randomUUID()]));
+  const out: Buffer[] = [];
+  let id = 1000;
+  let ts = 1764000000000;
+  for (let i = 0; i < count; i++) {
+    const name = pick(NAMES);
+    const uid = uids.get(name)!;
+    const room = pick(ROOMS);
+    ts += Math.floor(random() * 5000);
+    const roll = random();
+    let envelope: object;
+    if (roll < 0.7) {
+      const words = Array.from({ length: 2 + Math.floor(random() * 25) }, () => pick(WORDS));
+      envelope = { type: 'message', room, id: ++id, ts, uid, name, text: words.join(' '), clientId: randomUUID() };
+    } else if (roll < 0.85) {
+      envelope = { type: 'typing', room, uid, name };
+    } else if (roll < 0.95) {
+      envelope = { type: 'ack', room, clientId: randomUUID(), id: ++id, ts, duplicate: false };
+    } else {
+      const members = NAMES.slice(0, 3 + Math.floor(random() * 5)).map((n) => ({ uid: uids.get(n)!, name: n }));
+      envelope = { type: 'presence', room, event: random() < 0.5 ? 'join' : 'leave', uid, name, members };
+    }
+    out.push(Buffer.from(JSON.stringify(envelope)));
+  }
+  return out;
+}
+
+function compress(codec: PerMessageDeflate, data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => codec.compress(data, (e, p) => (e ? reject(e) : resolve(p!))));
+}
+
+function decompress(codec: PerMessageDeflate, data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => codec.decompress(data, true, Infinity, (e, m) => (e ? reject(e) : resolve(m!))));
+}
+
+async function settle(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('run with --expose-gc');
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+interface ChildResult {
+  rssPerConnection: number;
+  externalPerConnection: number;
+  heapPerConnection: number;
+  contexts: number;
+}
+
+/** 64 KiB of chat JSON: a message big enough to touch every zlib buffer (worst case after a history page). */
+function largeSample(): Buffer {
+  return Buffer.concat(chatTraffic(400)).subarray(0, 64 * 1024);
+}
+
+async function runChild(setting: Setting, connections: number, large: boolean): Promise<ChildResult> {
+  const sample = large ? largeSample() : chatTraffic(1)[0]!;
+  // A client message compressed with a fresh context decodes in any server inflater.
+  const fromClient = zlib
+    .deflateRawSync(sample, { windowBits: Math.max(9, setting.clientWindowBits ?? setting.windowBits ?? 15), finishFlush: zlib.constants.Z_SYNC_FLUSH })
+    .subarray(0, -4);
+  await settle();
+  const before = process.memoryUsage();
+  const codecs: PerMessageDeflate[] = [];
+  if (setting.windowBits !== null) {
+    for (let i = 0; i < connections; i++) codecs.push(new PerMessageDeflate('server', negotiated(setting), options(setting)));
+    if (!setting.idle) {
+      await Promise.all(codecs.map(async (codec) => {
+        await decompress(codec, fromClient);
+        await compress(codec, sample);
+      }));
+    }
+  }
+  await settle();
+  const after = process.memoryUsage();
+  const contexts = codecs.reduce((sum, codec) => sum + codec.allocatedContexts, 0);
+  const result: ChildResult = {
+    rssPerConnection: (after.rss - before.rss) / connections,
+    externalPerConnection: (after.external - before.external) / connections,
+    heapPerConnection: (after.heapUsed - before.heapUsed) / connections,
+    contexts,
+  };
+  for (const codec of codecs) codec.close();
+  return result;
+}
+
+interface RatioResult {
+  ratio: number;
+  smallRatio: number;
+}
+
+async function measureRatio(setting: Setting, traffic: Buffer[]): Promise<RatioResult | null> {
+  if (setting.windowBits === null || setting.idle) return null;
+  const server = new PerMessageDeflate('server', negotiated(setting), options(setting));
+  const client = new PerMessageDeflate('client', negotiated(setting), options(setting));
+  let raw = 0;
+  let compressed = 0;
+  let smallRaw = 0;
+  let smallCompressed = 0;
+  for (const message of traffic) {
+    const payload = await compress(server, message);
+    raw += message.length;
+    compressed += payload.length;
+    if (message.length < 128) {
+      smallRaw += message.length;
+      smallCompressed += payload.length;
+    }
+    const back = await decompress(client, payload);
+    if (!back.equals(message)) throw new Error('round trip mismatch');
+  }
+  server.close();
+  client.close();
+  return { ratio: compressed / raw, smallRatio: smallCompressed / smallRaw };
+}
+
+function kib(bytes: number): string {
+  return (bytes / 1024).toFixed(1);
+}
+
+async function main(): Promise<void> {
+  const connections = argument('connections', 2000);
+  const childName = process.argv.find((a) => a.startsWith('--child='))?.slice('--child='.length);
+  if (childName !== undefined) {
+    const setting = SETTINGS.find((s) => s.name === childName);
+    if (setting === undefined) throw new Error(`unknown setting ${childName}`);
+    process.stdout.write(JSON.stringify(await runChild(setting, connections, process.argv.includes('--large'))) + '\n');
+    return;
+  }
+
+  const traffic = chatTraffic(argument('messages', 3000));
+  const rawBytes = traffic.reduce((sum, m) => sum + m.length, 0);
+  console.log(`node ${process.version}, zlib ${process.versions.zlib}; ${connections} connections per setting; ` +
+    `ratio over ${traffic.length} chat envelopes (${(rawBytes / traffic.length).toFixed(0)} bytes on average)\n`);
+  console.log('| setting | RSS / conn, chat msg (KiB) | external / conn (KiB) | JS heap / conn (KiB) | live contexts | RSS / conn after a 64 KiB msg (KiB) | ratio (all) | ratio (< 128 B msgs) |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  const script = fileURLToPath(import.meta.url);
+  const measure = (setting: Setting, large: boolean): ChildResult => {
+    const args = ['--import', 'tsx', '--expose-gc', script, `--child=${setting.name}`, `--connections=${connections}`];
+    const child = spawnSync(process.execPath, large ? [...args, '--large'] : args, { encoding: 'utf8' });
+    if (child.status !== 0) throw new Error(`child ${setting.name} failed: ${child.stderr}`);
+    return JSON.parse(child.stdout.trim().split('\n').pop()!) as ChildResult;
+  };
+  for (const setting of SETTINGS) {
+    const memory = measure(setting, false);
+    const warm = measure(setting, true);
+    const ratio = await measureRatio(setting, traffic);
+    console.log(
+      `| ${setting.name} | ${kib(memory.rssPerConnection)} | ${kib(memory.externalPerConnection)} | ${kib(memory.heapPerConnection)} | ` +
+        `${memory.contexts} | ${kib(warm.rssPerConnection)} | ${ratio ? ratio.ratio.toFixed(3) : '1'} | ${ratio ? ratio.smallRatio.toFixed(3) : '1'} |`,
+    );
+  }
+}
+
+await main();
