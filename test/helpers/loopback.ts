@@ -100,7 +100,7 @@ export function upgradeRequest(path = '/', headers: Record<string, string> = {},
 }
 
 export function acceptFor(key: string): string {
-  return createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC11B07').digest('base64');
+  return createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
 }
 
 /** Collects everything the socket sends until it closes (bounded). */
