@@ -12,16 +12,17 @@ import type { IncomingHttpHeaders, IncomingMessage, Server as HttpServer } from 
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { CloseCode } from '../protocol/constants.js';
+import { CloseCode, Opcode } from '../protocol/constants.js';
 import { HandshakeError } from '../protocol/errors.js';
 import {
   buildAcceptResponse, buildErrorResponse, HttpHeadParser, validateUpgradeRequest,
   type HeadLimits, type RequestHead,
 } from '../protocol/handshake/index.js';
 import { ParsedRequestHead } from '../protocol/handshake/http-head.js';
-import { negotiateDeflateOffers, resolveDeflateOptions, type DeflateOptions } from '../protocol/extensions/permessage-deflate-negotiation.js';
-import { PerMessageDeflate } from '../compression/permessage-deflate.js';
-import { WebSocket, type ConnectionOptions } from '../websocket/websocket.js';
+import { negotiateDeflateOffers, resolveDeflateOptions, type DeflateOptions, type ResolvedDeflateOptions } from '../protocol/extensions/permessage-deflate-negotiation.js';
+import { compressOnce, PerMessageDeflate } from '../compression/permessage-deflate.js';
+import { encodeFrame } from '../protocol/frame-writer.js';
+import { WebSocket, type ConnectionOptions, type SharedCompressedFrame } from '../websocket/websocket.js';
 import { prepareMessage } from '../websocket/prepared-message.js';
 import { isOriginAllowed, type HandshakeRequest, type OriginPolicy } from './origin.js';
 import { ConnectionSweeper } from './sweeper.js';
@@ -94,9 +95,12 @@ export interface ShutdownOptions {
 export class WebSocketServer extends EventEmitter {
   /** Open connections. */
   readonly clients: Set<WebSocket> = new Set();
+  /** Counters for metrics: `sharedCompressions` counts broadcasts compressed once for many recipients. */
+  readonly stats = { sharedCompressions: 0 };
   private readonly options: ServerOptions;
   private readonly limits: typeof SERVER_DEFAULTS;
   private readonly deflateOptions: DeflateOptions | null;
+  private readonly resolvedDeflate: ResolvedDeflateOptions | null;
   private readonly listener: NetServer | null = null;
   private readonly attached: HttpServer | null = null;
   private readonly sweeper: ConnectionSweeper;
@@ -116,7 +120,7 @@ export class WebSocketServer extends EventEmitter {
     };
     const pmd = options.perMessageDeflate;
     this.deflateOptions = pmd === true ? {} : pmd ? pmd : null;
-    if (this.deflateOptions) resolveDeflateOptions(this.deflateOptions); // validates, throws on bad options
+    this.resolvedDeflate = this.deflateOptions ? resolveDeflateOptions(this.deflateOptions) : null; // throws on bad options
     this.sweeper = new ConnectionSweeper(this.clients, this.limits);
 
     if (options.server) {
@@ -276,7 +280,6 @@ export class WebSocketServer extends EventEmitter {
         protocol,
         extensions,
         deflate,
-        compressionThreshold: deflate ? resolveDeflateOptions(this.deflateOptions!).threshold : undefined,
       });
       callback(ws, request);
       ws._startReading();
@@ -315,14 +318,30 @@ export class WebSocketServer extends EventEmitter {
   // ------------------------------------------------------------------------------------------- broadcast
 
   /**
-   * Sends one message to many connections, framed once: every recipient gets the same bytes.
-   * Returns how many connections it was queued for (closed ones and those at their buffer cap are skipped).
+   * Sends one message to many connections, framed once: every recipient gets the same bytes. With
+   * permessage-deflate, recipients that negotiated `server_no_context_takeover` share one compressed payload
+   * (compressed once, not once per recipient); recipients with context takeover compress with their own
+   * context. Returns how many connections it was queued for (closed ones and those over their cap excluded).
    */
-  broadcast(clients: Iterable<WebSocket>, data: string | Buffer, options: { binary?: boolean } = {}): number {
+  broadcast(clients: Iterable<WebSocket>, data: string | Buffer, options: { binary?: boolean; compress?: boolean } = {}): number {
     const message = prepareMessage(data, options);
+    const deflateOptions = this.deflateOptions;
+    const resolved = this.resolvedDeflate;
+    const compress = resolved !== null && options.compress !== false && message.payload.length >= resolved.threshold;
+    const windowBits = compress ? resolved!.serverMaxWindowBits : 0;
+    let shared: SharedCompression | null = null;
     let sent = 0;
     for (const ws of clients) {
-      if (ws.readyState === WebSocket.OPEN && ws.sendPrepared(message)) sent++;
+      if (ws.readyState !== WebSocket.OPEN) continue;
+      if (compress && ws._canShareCompression(windowBits)) {
+        if (shared === null) {
+          shared = new SharedCompression(message.payload, message.binary, windowBits, deflateOptions!);
+          this.stats.sharedCompressions++;
+        }
+        if (ws._sendSharedCompressed(shared)) sent++;
+      } else if (compress && ws.extensions !== '') {
+        if (ws.send(message.payload, { binary: message.binary }) || ws.readyState === WebSocket.OPEN) sent++;
+      } else if (ws.sendPrepared(message)) sent++;
     }
     return sent;
   }
@@ -367,6 +386,28 @@ export class WebSocketServer extends EventEmitter {
       this.emit('close');
     });
     return this.closed;
+  }
+}
+
+/** One compression of a broadcast message, shared by every recipient without server context takeover. */
+class SharedCompression implements SharedCompressedFrame {
+  frame: Buffer | [Buffer, Buffer] | null = null;
+  private waiting: Array<() => void> = [];
+
+  constructor(payload: Buffer, binary: boolean, windowBits: number, options: DeflateOptions) {
+    const params = { serverNoContextTakeover: true, clientNoContextTakeover: false, serverMaxWindowBits: windowBits, clientMaxWindowBits: 15 };
+    compressOnce(payload, params, options, (error, compressed) => {
+      const opcode = binary ? Opcode.BINARY : Opcode.TEXT;
+      // On a (rare) zlib failure the message still goes out, uncompressed: RSV1 is per message.
+      this.frame = !error && compressed !== undefined ? encodeFrame(opcode, compressed, { rsv1: true }) : encodeFrame(opcode, payload);
+      const waiting = this.waiting;
+      this.waiting = [];
+      for (const callback of waiting) callback();
+    });
+  }
+
+  onReady(callback: () => void): void {
+    this.waiting.push(callback);
   }
 }
 

@@ -57,8 +57,6 @@ export interface AttachOptions extends ConnectionOptions {
   protocol: string;
   extensions: string;
   deflate: PerMessageDeflate | null;
-  /** Compression threshold in bytes for outgoing messages (deflate only). */
-  compressionThreshold?: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -96,7 +94,6 @@ export class WebSocket extends EventEmitter implements Flushable {
   private socket: Duplex | null = null;
   private core: WebSocketProtocol | null = null;
   private deflate: PerMessageDeflate | null = null;
-  private compressionThreshold = 1024;
   private options: Required<ConnectionOptions> & Partial<ProtocolLimits> = { ...CONNECTION_DEFAULTS } as Required<ConnectionOptions>;
 
   // outbound
@@ -158,7 +155,6 @@ export class WebSocket extends EventEmitter implements Flushable {
     this.protocol = options.protocol;
     this.extensions = options.extensions;
     this.deflate = options.deflate;
-    if (options.compressionThreshold !== undefined) this.compressionThreshold = options.compressionThreshold;
     this.options = { ...CONNECTION_DEFAULTS, ...definedOnly(options) } as Required<ConnectionOptions>;
     const limits: Partial<ProtocolLimits> = {};
     if (options.maxMessageSize !== undefined) limits.maxMessageSize = options.maxMessageSize;
@@ -211,7 +207,7 @@ export class WebSocket extends EventEmitter implements Flushable {
     const fragmentSize = options?.fragmentSize;
     if (this.deflate !== null && options?.compress !== false) {
       const payload = toBuffer(data);
-      if (payload.length >= this.compressionThreshold) return this.sendCompressed(payload, binary);
+      if (this.deflate.shouldCompress(payload.length)) return this.sendCompressed(payload, binary);
       if (this.pendingSends !== null) return this.enqueueBehindCompression(payload, binary, fragmentSize);
     } else if (this.pendingSends !== null) {
       return this.enqueueBehindCompression(toBuffer(data), binary, fragmentSize);
@@ -227,6 +223,28 @@ export class WebSocket extends EventEmitter implements Flushable {
     if (this._readyState !== ReadyState.OPEN || this.closeFrameSent) return this.sendRefused();
     if (this.core!.masksOutput || this.pendingSends !== null) return this.send(message.payload, { binary: message.binary, compress: false });
     return this._enqueue(message.frame);
+  }
+
+  /**
+   * @internal Sends a frame compressed once for many recipients (broadcast to connections without server
+   * context takeover). Queued in order behind earlier sends; goes out when the shared compression finishes.
+   */
+  _sendSharedCompressed(shared: SharedCompressedFrame): boolean {
+    if (this._readyState !== ReadyState.OPEN || this.closeFrameSent) return false;
+    const entry: PendingSend = { ready: shared.frame !== null, run: () => { if (shared.frame !== null) this._enqueue(shared.frame); } };
+    (this.pendingSends ??= []).push(entry);
+    if (entry.ready) this.runPendingSends();
+    else shared.onReady(() => {
+      entry.ready = true;
+      this.runPendingSends();
+    });
+    return true;
+  }
+
+  /** Whether a broadcast may share one compressed payload with this connection (see compressOnce). */
+  _canShareCompression(serverMaxWindowBits: number): boolean {
+    const deflate = this.deflate;
+    return deflate !== null && this.core?.role === 'server' && deflate.params.serverNoContextTakeover && deflate.params.serverMaxWindowBits >= serverMaxWindowBits;
   }
 
   /** Sends a ping (payload at most 125 bytes). */
@@ -601,6 +619,13 @@ export class WebSocket extends EventEmitter implements Flushable {
 
 /** A WHATWG-style listener: receives an event object ({ type, data } / { code, reason, wasClean } / { error }). */
 export type WhatwgListener = (event: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** A broadcast frame compressed once (RSV1 set, unmasked) and shared by its server-side recipients. */
+export interface SharedCompressedFrame {
+  /** The frame, once compression has finished (null before, and after a failure: then nothing is sent). */
+  frame: Buffer | [Buffer, Buffer] | null;
+  onReady(callback: () => void): void;
+}
 
 interface PendingSend {
   ready: boolean;
