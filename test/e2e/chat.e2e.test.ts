@@ -300,4 +300,22 @@ describe('chat page in Chromium', { skip, timeout: 10 * TEST_TIMEOUT }, () => {
     assert.equal(await ada.locator('#messages li.msg.own[data-status="delivered"]').count(), burst.length);
     assert.deepEqual(pageErrors, []);
   });
+
+  it('browser offline: the badge says offline, messages wait, and go out when the network is back', { timeout: TEST_TIMEOUT }, async () => {
+    const room = newRoom('netoff');
+    const ada = await openChat(room, 'Ada');
+    const bob = await openChat(room, 'Bob');
+    await ada.context().setOffline(true);
+    await waitState(ada, 'offline');
+    await send(ada, 'sent while offline');
+    const mine = ada.locator('#messages li.msg.own', { hasText: 'sent while offline' });
+    await mine.waitFor();
+    assert.equal(await mine.getAttribute('data-status'), 'pending');
+    await ada.context().setOffline(false);
+    await waitState(ada, 'online');
+    await ada.locator('#messages li.msg.own[data-status="delivered"]', { hasText: 'sent while offline' }).waitFor();
+    await row(bob, 'sent while offline').waitFor();
+    assert.deepEqual(await texts(bob), ['sent while offline']);
+    assert.deepEqual(pageErrors, []);
+  });
 });

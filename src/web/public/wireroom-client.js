@@ -196,8 +196,10 @@ export class WireroomClient extends EventTarget {
     // Bound once so they can be removed in close().
     this.onNetOnline = () => { if (!this.ws && !this.stopped) { this.attempt = 0; this.#open(); } };
     this.onNetOffline = () => {
-      if (this.ws) this.#probe(); // the socket may survive a spurious 'offline'; the heartbeat decides
-      else if (!this.stopped) { this.#clearTimer('retry'); this.#setState('offline'); }
+      if (this.stopped) return;
+      this.#setState('offline'); // say so at once; a socket that still answers the probe turns it back online
+      if (this.ws) this.#probe(Math.min(this.opts.heartbeatTimeoutMs, 3000));
+      else this.#clearTimer('retry');
     };
     this.onVisibility = () => {
       if (globalThis.document?.visibilityState !== 'visible' || this.stopped) return;
@@ -416,12 +418,15 @@ export class WireroomClient extends EventTarget {
     });
   }
 
-  /** Sends a ping; without any frame back within heartbeatTimeoutMs the connection is declared dead. */
-  #probe() {
+  /**
+   * Sends a ping; without any frame back within `timeoutMs` the connection is declared dead.
+   * @param {number} [timeoutMs]
+   */
+  #probe(timeoutMs = this.opts.heartbeatTimeoutMs) {
     const ws = this.ws;
     if (!ws || ws.readyState !== 1 || this.timers.dead) return;
     this.#send({ type: 'ping', t: Date.now() });
-    this.#setTimer('dead', this.opts.heartbeatTimeoutMs, () => this.#drop(ws, 4000, 'heartbeat timeout'));
+    this.#setTimer('dead', timeoutMs, () => this.#drop(ws, 4000, 'heartbeat timeout'));
   }
 
   // ---------------------------------------------------------------- inbound
@@ -431,6 +436,7 @@ export class WireroomClient extends EventTarget {
     if (ws !== this.ws) return;
     this.lastRx = Date.now();
     if (this.timers.dead) { this.#clearTimer('dead'); this.#armHeartbeat(this.opts.heartbeatIntervalMs); }
+    if (this.state === 'offline') this.#setState('online'); // the socket outlived an 'offline' event
     if (typeof data !== 'string') return;
     /** @type {any} */
     let msg;
