@@ -16,9 +16,17 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** The arguments of the next `event` on `emitter`, within `ms`. */
+/**
+ * The arguments of the next `event` on `emitter`, within `ms`. Unlike events.once(), an 'error' event does not
+ * reject it (connections report errors and then 'close', and tests wait for the 'close').
+ */
 export function next<T extends unknown[] = unknown[]>(emitter: EventEmitter, event: string, ms = 5000): Promise<T> {
-  return within(once(emitter, event) as Promise<T>, ms, `'${event}'`);
+  let listener: ((...args: unknown[]) => void) | undefined;
+  const got = new Promise<T>((resolve) => {
+    listener = (...args: unknown[]) => resolve(args as T);
+    emitter.once(event, listener);
+  });
+  return within(got, ms, `'${event}'`).finally(() => emitter.removeListener(event, listener!));
 }
 
 export function delay(ms: number): Promise<void> {

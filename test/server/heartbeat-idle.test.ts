@@ -1,0 +1,81 @@
+// Heartbeat (a peer that stops answering pings is closed with 1011; latency measured for normal clients) and
+// the idle timeout (a silent connection is closed, a chatty one is not).
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from '../../src/client/connect.js';
+import type { WebSocket } from '../../src/websocket/websocket.js';
+import { Cleanup, closeCodeOf, delay, next, rawWebSocket, startServer, until, within } from '../helpers/loopback.js';
+
+const T = { timeout: 20_000 };
+const cleanup = new Cleanup();
+after(() => cleanup.run());
+
+describe('heartbeat', () => {
+  it('a raw peer that never answers pings is closed with 1011 within interval + timeout', T, async () => {
+    const interval = 300;
+    const timeout = 300;
+    const { server, port } = await startServer({ heartbeatInterval: interval, heartbeatTimeout: timeout });
+    cleanup.server(server);
+    const connected = next<[WebSocket]>(server, 'connection');
+    const began = Date.now();
+    const peer = await rawWebSocket(port);
+    cleanup.socket(peer.socket);
+    peer.read(); // reads the pings, never answers them
+    const [ws] = await connected;
+    const errors: string[] = [];
+    ws.on('error', (e: { code: string }) => errors.push(e.code));
+    const [code, , wasClean] = await next<[number, string, boolean]>(ws, 'close', 5000);
+    const elapsed = Date.now() - began;
+    assert.equal(code, 1011);
+    assert.equal(wasClean, false);
+    assert.deepEqual(errors, ['WS_ERR_HEARTBEAT_TIMEOUT']);
+    // The sweeper ticks every `interval` ms: allow one tick of granularity plus scheduling slack.
+    assert.ok(elapsed <= interval + timeout + interval + 300, `closed after ${elapsed} ms`);
+    assert.ok(elapsed >= timeout, `closed after ${elapsed} ms`);
+    assert.ok(peer.frames.some((f) => f.opcode === 0x9), 'the peer was pinged');
+    const closeFrame = peer.closeFrames()[0];
+    assert.ok(closeFrame, 'a close frame was sent');
+    assert.equal(closeCodeOf(closeFrame), 1011);
+    await within(peer.closed, 2000, 'TCP closed');
+  });
+
+  it('a normal client stays connected through several intervals and latency is a positive number', T, async () => {
+    const { server, url } = await startServer({ heartbeatInterval: 150, heartbeatTimeout: 300 });
+    cleanup.server(server);
+    const connected = next<[WebSocket]>(server, 'connection');
+    const client = cleanup.socket(await connect(url));
+    const [ws] = await connected;
+    let pings = 0;
+    client.on('ping', () => pings++);
+    await until(() => typeof ws.latency === 'number', 3000, 'latency');
+    await delay(800);
+    assert.equal(ws.readyState, ws.OPEN);
+    assert.equal(client.readyState, client.OPEN);
+    assert.ok(pings >= 3, `pinged ${pings} times`);
+    assert.equal(typeof ws.latency, 'number');
+    assert.ok(ws.latency! > 0 && ws.latency! < 1000, `latency ${ws.latency}`);
+  });
+});
+
+describe('idle timeout', () => {
+  it('closes a silent connection with 1000 and keeps a chatty one', T, async () => {
+    const { server, url } = await startServer({ idleTimeout: 500 });
+    cleanup.server(server);
+    const serverSide: WebSocket[] = [];
+    server.on('connection', (ws: WebSocket) => serverSide.push(ws));
+    const silent = cleanup.socket(await connect(url));
+    const chatty = cleanup.socket(await connect(url));
+    const chat = setInterval(() => chatty.readyState === chatty.OPEN && chatty.send('still here'), 100);
+    cleanup.add(chat, clearInterval);
+    const began = Date.now();
+    const [code, reason] = await next<[number, string, boolean]>(silent, 'close', 5000);
+    const elapsed = Date.now() - began;
+    assert.equal(code, 1000);
+    assert.equal(reason, 'Idle timeout');
+    assert.ok(elapsed >= 400 && elapsed < 2000, `closed after ${elapsed} ms`);
+    await delay(600);
+    clearInterval(chat);
+    assert.equal(chatty.readyState, chatty.OPEN, 'a connection sending messages is not idle');
+    assert.equal(server.clients.size, 1);
+  });
+});
