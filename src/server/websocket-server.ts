@@ -370,8 +370,9 @@ export class WebSocketServer extends EventEmitter {
     const allClosed = new Promise<void>((resolve) => {
       if (this.clients.size === 0) return resolve();
       const timer = setTimeout(() => {
+        // Resolved by check() once their 'close' events have run (destroy() always emits 'close'), so that
+        // `clients` is empty and every 'close' was emitted when close() resolves.
         for (const ws of this.clients) ws.terminate();
-        resolve();
       }, timeout);
       timer.unref();
       const check = (): void => {
