@@ -158,7 +158,7 @@ export class MessageInflater extends SerialZlibWorker<FrameJob> {
   private onFlushed(stream: InflateRaw | null): void {
     const consumed = stream === null ? 0 : stream.bytesWritten - this.bytesWrittenBefore;
     if (consumed < this.pendingInputLength) {
-      // A BFINAL=1 block ended the DEFLATE stream (RFC 7692 7.2.3.3). Like browsers, continue with
+      // A BFINAL=1 block ended the DEFLATE stream (RFC 7692 7.2.3.4). Like browsers, continue with
       // a fresh context on the bytes after it (normally the `00` + trailer of an empty stored block).
       this.discardStream();
       if (++this.streamEndsInMessage >= MAX_DEFLATE_STREAMS_PER_MESSAGE) {

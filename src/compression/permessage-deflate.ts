@@ -74,6 +74,7 @@ export class PerMessageDeflate {
    * (`Infinity` for no cap); `INVALID_COMPRESSED_DATA` (close 1007) for bad DEFLATE data, including
    * a back-reference beyond the negotiated window. After an error, or after `close()`, every call
    * reports an error (asynchronously). Every call gets exactly one callback.
+   * zlib reads `payload` on a worker thread: do not modify it until the callback.
    */
   decompress(payload: Buffer, fin: boolean, maxMessageSize: number, callback: DecompressCallback): void {
     this.inflater.decompress(payload, fin, maxMessageSize, callback);
@@ -82,7 +83,7 @@ export class PerMessageDeflate {
   /**
    * Compresses a whole message; `payload` is what goes on the wire with RSV1 set (it may be split
    * into frames). Calls are processed strictly in call order. After `close()` the callback gets an
-   * `INVALID_STATE` error (asynchronously).
+   * `INVALID_STATE` error (asynchronously). Do not modify `data` until the callback.
    */
   compress(data: Buffer, callback: CompressCallback): void {
     this.deflater.compress(data, callback);

@@ -520,3 +520,47 @@ describe('compressOnce (broadcast)', () => {
     assert.equal(canShareCompressedPayload(params({ serverNoContextTakeover: true, serverMaxWindowBits: 11 }), shared), false);
   });
 });
+
+describe('interoperability with the ws library', () => {
+  /** The untyped internal codec of `ws` (lib/permessage-deflate.js), used only as a reference peer. */
+  interface WsPerMessageDeflate {
+    accept(configurations: Array<Record<string, string[] | true[]>>): unknown;
+    compress(data: Buffer, fin: boolean, callback: (error: Error | null, result?: Buffer) => void): void;
+    decompress(data: Buffer, fin: boolean, callback: (error: Error | null, result?: Buffer) => void): void;
+    cleanup(): void;
+  }
+  type WsPerMessageDeflateClass = new (options: Record<string, unknown>) => WsPerMessageDeflate;
+
+  async function loadWs(): Promise<WsPerMessageDeflateClass> {
+    const { createRequire } = await import('node:module');
+    const { dirname, join } = await import('node:path');
+    const require = createRequire(import.meta.url);
+    // Not in the package's exports map: load it by file path.
+    return require(join(dirname(require.resolve('ws')), 'lib', 'permessage-deflate.js')) as WsPerMessageDeflateClass;
+  }
+
+  const variants: Array<[string, NegotiatedDeflate, Record<string, string[] | true[]>]> = [
+    ['default windows, context takeover', params(), {}],
+    [
+      'small windows, no context takeover',
+      params({ serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 10, clientMaxWindowBits: 9 }),
+      { server_no_context_takeover: [true], client_no_context_takeover: [true], server_max_window_bits: ['10'], client_max_window_bits: ['9'] },
+    ],
+  ];
+  for (const [label, negotiated, wsResponse] of variants) {
+    it(`our server and a ws client understand each other: ${label}`, async () => {
+      const WsPmd = await loadWs();
+      const wsClient = new WsPmd({ isServer: false, clientMaxWindowBits: true });
+      wsClient.accept([wsResponse]);
+      const server = new PerMessageDeflate('server', negotiated);
+      const viaWs = (method: 'compress' | 'decompress', data: Buffer) =>
+        new Promise<Buffer>((resolve, reject) => wsClient[method](data, true, (e, r) => (e ? reject(e) : resolve(r!))));
+      for (const data of [chatMessage(1), chatMessage(1), largeText(300_000), Buffer.alloc(0), chatMessage(2)]) {
+        assert.deepEqual(await viaWs('decompress', await compress(server, data)), data, 'ws inflates ours');
+        assert.deepEqual(await decompress(server, await viaWs('compress', data)), data, 'we inflate ws');
+      }
+      server.close();
+      wsClient.cleanup();
+    });
+  }
+});
