@@ -318,4 +318,36 @@ describe('chat page in Chromium', { skip, timeout: 10 * TEST_TIMEOUT }, () => {
     assert.deepEqual(await texts(bob), ['sent while offline']);
     assert.deepEqual(pageErrors, []);
   });
+
+  it('two tabs offline: neither tab erases the other\'s unsent messages; all go out once later', { timeout: TEST_TIMEOUT }, async () => {
+    const room = newRoom('tabs');
+    const ctx = await browser!.newContext({ viewport: { width: 1000, height: 700 } });
+    contexts.push(ctx);
+    const tab1 = await openChat(room, 'Ada', ctx);
+    const tab2 = await openChat(room, 'Ada', ctx);
+    await ctx.setOffline(true);
+    await waitState(tab1, 'offline');
+    await waitState(tab2, 'offline');
+    await send(tab1, 'from tab 1');
+    await tab2.locator('#messages li.msg.own[data-status="pending"]', { hasText: 'from tab 1' }).waitFor(); // adopted
+    await send(tab2, 'from tab 2');
+    await tab1.locator('#messages li.msg.own[data-status="pending"]', { hasText: 'from tab 2' }).waitFor();
+    const stored = await tab1.evaluate(() => JSON.parse(localStorage.getItem('wireroom:outbox') ?? '[]').map((e: { text: string }) => e.text));
+    assert.deepEqual(stored.sort(), ['from tab 1', 'from tab 2']);
+    await tab1.close();
+    await tab2.close();
+
+    const bob = await openChat(room, 'Bob');
+    await ctx.setOffline(false);
+    const tab3 = await ctx.newPage(); // the user comes back later
+    tab3.setDefaultTimeout(STEP_TIMEOUT);
+    await tab3.goto(`${server!.url}/#${room}`);
+    await waitState(tab3, 'online');
+    await row(bob, 'from tab 2').waitFor();
+    await tab3.locator('#messages li.msg.own[data-status="delivered"]', { hasText: 'from tab 2' }).waitFor();
+    await bob.waitForTimeout(300);
+    assert.deepEqual(await texts(bob), ['from tab 1', 'from tab 2']);
+    assert.deepEqual(await texts(tab3), ['from tab 1', 'from tab 2']);
+    assert.deepEqual(pageErrors, []);
+  });
 });

@@ -177,6 +177,12 @@ export class WireroomClient extends EventTarget {
 
     /** @type {OutboxEntry[]} */
     this.outbox = this.#loadOutbox();
+    /**
+     * clientIds known to be stored (acknowledged, broadcast) or refused, so that a stale outbox written
+     * by another tab cannot bring them back. Bounded (oldest forgotten first).
+     * @type {Set<string>}
+     */
+    this.settled = new Set();
     /** @type {Record<string, { id: number, at: number }>} last seen id per room (bounded by maxRooms) */
     this.lastIds = this.store.get('lastIds', {});
     /** @type {Map<string, RoomState>} */
@@ -208,6 +214,11 @@ export class WireroomClient extends EventTarget {
       else if (!this.ws) this.#open();
     };
     this.onPageHide = () => this.#saveNow();
+    // Tabs of one browser share the outbox: adopt what another tab queued, so that whichever tab saves
+    // last does not erase the other's unsent messages (the server deduplicates double sends by clientId).
+    this.onStorage = (/** @type {StorageEvent} */ e) => {
+      if (e.key === this.opts.storagePrefix + 'outbox' && e.storageArea === this.store.storage) this.#mergeOutbox(e.newValue);
+    };
   }
 
   // ---------------------------------------------------------------- public API
@@ -220,6 +231,7 @@ export class WireroomClient extends EventTarget {
     w?.addEventListener('online', this.onNetOnline);
     w?.addEventListener('offline', this.onNetOffline);
     w?.addEventListener('pagehide', this.onPageHide);
+    w?.addEventListener('storage', this.onStorage);
     globalThis.document?.addEventListener('visibilitychange', this.onVisibility);
     this.#open();
   }
@@ -231,6 +243,7 @@ export class WireroomClient extends EventTarget {
     w?.removeEventListener('online', this.onNetOnline);
     w?.removeEventListener('offline', this.onNetOffline);
     w?.removeEventListener('pagehide', this.onPageHide);
+    w?.removeEventListener('storage', this.onStorage);
     globalThis.document?.removeEventListener('visibilitychange', this.onVisibility);
     for (const key of Object.keys(this.timers)) this.#clearTimer(key);
     if (this.ws) this.#drop(this.ws, 1000, 'client closed');
@@ -546,6 +559,7 @@ export class WireroomClient extends EventTarget {
       const st = this.rooms.get(entry.room);
       if (st && st.inflight === entry.clientId) st.inflight = null;
       if (FATAL_SEND_ERRORS.has(msg.code)) {
+        this.#settle(entry.clientId);
         this.#removeFromOutbox(entry.clientId);
         this.#emit('failed', { entry, code: msg.code, message: msg.message });
       } else if (st) {
@@ -594,6 +608,7 @@ export class WireroomClient extends EventTarget {
 
   /** @param {string} room @param {string} clientId @param {number} id @param {number} ts */
   #delivered(room, clientId, id, ts) {
+    if (clientId.startsWith(this.deviceId + ':')) this.#settle(clientId);
     if (!this.#removeFromOutbox(clientId)) return;
     this.#emit('ack', { room, clientId, id, ts });
   }
@@ -621,6 +636,43 @@ export class WireroomClient extends EventTarget {
   }
 
   #saveOutbox() { this.store.set('outbox', this.outbox); }
+
+  /** @param {string} clientId */
+  #settle(clientId) {
+    this.settled.delete(clientId);
+    this.settled.add(clientId);
+    if (this.settled.size > 1000) this.settled.delete(/** @type {string} */ (this.settled.values().next().value));
+  }
+
+  /**
+   * Merges the outbox another tab just stored: adopts its new entries, and writes ours back if that tab's
+   * snapshot lacked some (it saved before it saw them).
+   * @param {string | null} raw
+   */
+  #mergeOutbox(raw) {
+    /** @type {unknown} */
+    let theirs;
+    try { theirs = JSON.parse(raw ?? '[]'); } catch { return; }
+    if (!Array.isArray(theirs)) return;
+    const mine = new Set(this.outbox.map((e) => e.clientId));
+    const listed = new Set();
+    /** @type {OutboxEntry[]} */
+    const adopted = [];
+    for (const e of theirs) {
+      if (!e || typeof e.clientId !== 'string' || typeof e.room !== 'string' || typeof e.text !== 'string') continue;
+      listed.add(e.clientId);
+      if (!mine.has(e.clientId) && !this.settled.has(e.clientId) && this.outbox.length + adopted.length < this.opts.maxOutbox) {
+        adopted.push({ room: e.room, clientId: e.clientId, text: e.text, createdAt: Number(e.createdAt) || Date.now() });
+      }
+    }
+    if (adopted.length) {
+      this.outbox.push(...adopted);
+      this.outbox.sort((a, b) => a.createdAt - b.createdAt);
+      for (const entry of adopted) this.#emit('queued', { entry });
+    }
+    if (this.outbox.some((e) => !listed.has(e.clientId))) this.#saveOutbox();
+    for (const room of new Set(adopted.map((e) => e.room))) this.#flush(room);
+  }
 
   /** @param {string} clientId @returns {boolean} */
   #removeFromOutbox(clientId) {
