@@ -59,7 +59,7 @@ describe('graceful shutdown', () => {
     const gate = new Promise<void>((resolve) => (release = resolve));
     let authCalled = false;
     const { server, url, port } = await startServer({
-      authenticate: async () => {
+      authenticate: async (): Promise<true> => {
         authCalled = true;
         await gate;
         return true;
