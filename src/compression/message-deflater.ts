@@ -78,6 +78,10 @@ export class MessageDeflater extends SerialZlibWorker<MessageJob> {
     stream.flush(zlibConstants.Z_SYNC_FLUSH, this.onStreamFlushed);
   }
 
+  protected startFailed(error: Error): void {
+    this.failWith(error, false);
+  }
+
   private createStream(): DeflateRaw {
     const { level, memLevel, windowBits } = this.config;
     const stream = createDeflateRaw({ level, memLevel, windowBits: zlibDeflateWindowBits(windowBits) });

@@ -109,6 +109,10 @@ export class MessageInflater extends SerialZlibWorker<FrameJob> {
     }
   }
 
+  protected startFailed(error: Error): void {
+    this.failWith(new ProtocolError(ErrorCodes.INVALID_STATE, CloseCode.INTERNAL_ERROR, `zlib inflate failed: ${error.message}`), false);
+  }
+
   private feed(pieces: Buffer[]): void {
     const stream = this.stream ?? this.createStream();
     this.pendingInput = pieces;

@@ -7,7 +7,10 @@
  * connections share a FIFO concurrency cap, and zlib contexts exist only while needed (created on
  * first use, freed by `close()` and, without context takeover, after every message).
  */
+import { ErrorCodes, WireroomError } from '../protocol/errors.js';
 import {
+  MAX_WINDOW_BITS,
+  MIN_WINDOW_BITS,
   resolveDeflateOptions,
   type DeflateOptions,
   type NegotiatedDeflate,
@@ -19,6 +22,15 @@ import { sharedZlibLimiter, type ZlibJobLimiter } from './zlib-limiter.js';
 
 export type { CompressCallback } from './message-deflater.js';
 export type { DecompressCallback } from './message-inflater.js';
+
+/** Window sizes reach zlib inside a limiter slot, where a throw would be harmful: check them here. */
+function checkNegotiated(params: NegotiatedDeflate): void {
+  for (const bits of [params.serverMaxWindowBits, params.clientMaxWindowBits]) {
+    if (!Number.isInteger(bits) || bits < MIN_WINDOW_BITS || bits > MAX_WINDOW_BITS) {
+      throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, `permessage-deflate window bits must be ${MIN_WINDOW_BITS}..${MAX_WINDOW_BITS}`);
+    }
+  }
+}
 
 /** Which end of the connection this codec runs on. */
 export type DeflateRole = 'server' | 'client';
@@ -36,10 +48,11 @@ export class PerMessageDeflate {
   /**
    * @param params what the handshake agreed (`negotiateDeflateOffers` / `validateDeflateResponse`).
    * @param options the same options the negotiation used (level, memLevel, threshold, concurrencyLimit).
-   * @throws WireroomError `INVALID_ARGUMENT` on invalid options.
+   * @throws WireroomError `INVALID_ARGUMENT` on invalid options or window sizes outside 8..15.
    */
   constructor(role: DeflateRole, params: NegotiatedDeflate, options: DeflateOptions = {}) {
     const resolved = resolveDeflateOptions(options);
+    checkNegotiated(params);
     this.role = role;
     this.params = Object.freeze({ ...params });
     this.threshold = resolved.threshold;
@@ -128,6 +141,7 @@ export function compressOnce(
   callback: CompressCallback,
 ): void {
   const resolved: ResolvedDeflateOptions = resolveDeflateOptions(options);
+  checkNegotiated(params);
   const deflater = new MessageDeflater({
     windowBits: params.serverMaxWindowBits,
     noContextTakeover: true,

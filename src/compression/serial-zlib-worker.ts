@@ -20,6 +20,12 @@ export abstract class SerialZlibWorker<Job> implements ZlibJob {
   /** Starts `job` on the zlib stream; it must end with `finishCurrent()` or `abandonCurrent()`. */
   protected abstract start(job: Job): void;
 
+  /**
+   * `start` threw (zlib could not allocate a context): fail the direction. Called with the job still
+   * current, so the implementation's usual failure path releases the slot.
+   */
+  protected abstract startFailed(error: Error): void;
+
   /** Queues a job behind the earlier ones. */
   protected submit(job: Job): void {
     this.jobs.push(job);
@@ -36,7 +42,12 @@ export abstract class SerialZlibWorker<Job> implements ZlibJob {
       return;
     }
     this.current = job;
-    this.start(job);
+    try {
+      this.start(job);
+    } catch (error) {
+      // Never let it escape: we may be inside the limiter, called from another connection's job.
+      this.startFailed(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   /** Ends the current job: frees its slot and lets the next queued job ask for one. Returns the job. */

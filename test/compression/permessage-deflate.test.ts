@@ -465,6 +465,12 @@ describe('PerMessageDeflate lifecycle', () => {
     client.close();
   });
 
+  it('rejects invalid negotiated window sizes up front', () => {
+    for (const bad of [params({ serverMaxWindowBits: 7 }), params({ clientMaxWindowBits: 16 }), params({ serverMaxWindowBits: 12.5 })]) {
+      assert.throws(() => new PerMessageDeflate('server', bad), (e: unknown) => e instanceof WireroomError && e.code === 'WS_ERR_INVALID_ARGUMENT');
+    }
+  });
+
   it('fails later calls asynchronously, without throwing', async () => {
     const server = new PerMessageDeflate('server', params());
     server.close();
