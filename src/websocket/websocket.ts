@@ -387,6 +387,9 @@ export class WebSocket extends EventEmitter implements Flushable {
     this.outQueue = [];
     this.outBytes = 0;
     if (this.endAfterFlush) this.endSocket();
+    // The socket emits 'drain' only after a write that returned false: below its own high-water mark (ours
+    // may be lower) no 'drain' would come, so ours is emitted once this write has been handed over.
+    else if ((this.needDrain || this.waitingForDrain) && !socket.writableNeedDrain) process.nextTick(onFlushedWithoutBackpressure, this);
   }
 
   /** @internal */
@@ -654,6 +657,9 @@ function onSocketError(this: Duplex): void {
 }
 function onSocketDrain(this: Duplex): void {
   owner(this)?._onSocketDrain();
+}
+function onFlushedWithoutBackpressure(ws: WebSocket): void {
+  ws._onSocketDrain();
 }
 function onCloseTimeout(ws: WebSocket): void {
   ws._onCloseTimeout();
