@@ -139,9 +139,10 @@ export class MessageList {
           h('span', { class: 'author', text: row.name }),
           row.own ? h('span', { class: 'sr-only', text: ' (you)' }) : null,
           ' ',
-          time,
-          h('span', { class: 'status' })),
-        h('p', { class: 'text', text: row.text })));
+          time),
+        h('p', { class: 'text', text: row.text })),
+      // Beside the bubble rather than in its header, so grouped rows (header hidden) show it too.
+      row.own ? h('span', { class: 'status' }) : null);
     if (row.id !== null) li.dataset.id = String(row.id);
     li.dataset.ts = String(row.ts);
     li.dataset.author = row.name;
@@ -161,8 +162,8 @@ export class MessageList {
   /** @param {HTMLLIElement} li @param {Row['status']} status @param {string} [reason] */
   #setStatus(li, status, reason) {
     li.dataset.status = status;
-    const el = /** @type {HTMLElement} */ (li.querySelector('.status'));
-    if (status === 'none') { el.replaceChildren(); return; }
+    const el = /** @type {HTMLElement | null} */ (li.querySelector(':scope > .status'));
+    if (!el || status === 'none') return;
     const label = status === 'pending' ? 'Sending…' : status === 'delivered' ? 'Delivered' : `Not sent: ${reason ?? 'refused'}`;
     el.title = label;
     el.replaceChildren(
