@@ -350,4 +350,22 @@ describe('chat page in Chromium', { skip, timeout: 10 * TEST_TIMEOUT }, () => {
     assert.deepEqual(await texts(tab3), ['from tab 1', 'from tab 2']);
     assert.deepEqual(pageErrors, []);
   });
+
+  it('the display name can be changed: others see the new name', { timeout: TEST_TIMEOUT }, async () => {
+    const room = newRoom('rename');
+    const ada = await openChat(room, 'Ada');
+    const bob = await openChat(room, 'Bob');
+    await bob.locator('#members .member-name', { hasText: exactly('Ada') }).waitFor();
+    await ada.click('#name-button');
+    assert.equal(await ada.evaluate(() => document.activeElement?.id), 'name-input', 'the dialog takes the focus');
+    await ada.fill('#name-input', 'Ada Lovelace');
+    await ada.press('#name-input', 'Enter');
+    await bob.locator('#members .member-name', { hasText: exactly('Ada Lovelace') }).waitFor();
+    await bob.locator('#members .member-name', { hasText: exactly('Ada') }).waitFor({ state: 'detached' });
+    assert.equal(await ada.evaluate(() => document.activeElement?.id), 'composer-input', 'focus back in the composer');
+    assert.equal(await ada.locator('#me-name').textContent(), 'Ada Lovelace');
+    await send(ada, 'renamed');
+    assert.equal(await row(bob, 'renamed').locator('.author').textContent(), 'Ada Lovelace');
+    assert.deepEqual(pageErrors, []);
+  });
 });

@@ -20,6 +20,8 @@ const ui = {
   roomSub: byId('room-sub'),
   conn: byId('conn'),
   connText: byId('conn-text'),
+  connRetry: byId('conn-retry'),
+  retryNow: /** @type {HTMLButtonElement} */ (byId('retry-now')),
   peopleToggle: /** @type {HTMLButtonElement} */ (byId('people-toggle')),
   peopleCountSmall: byId('people-count-small'),
   nameButton: /** @type {HTMLButtonElement} */ (byId('name-button')),
@@ -123,15 +125,28 @@ function setName(value) {
 
 const STATE_TEXT = { connecting: 'Connecting…', online: 'Online', reconnecting: 'Reconnecting…', offline: 'Offline' };
 
+/** @type {ReturnType<typeof setInterval> | undefined} */
+let retryTicker;
+
 /** @param {{ state: keyof typeof STATE_TEXT, retryInMs?: number }} detail */
 function renderState(detail) {
   ui.conn.dataset.state = detail.state;
-  let text = STATE_TEXT[detail.state];
-  if (detail.state === 'reconnecting' && detail.retryInMs !== undefined && detail.retryInMs >= 1500) {
-    text = `Reconnecting in ${Math.round(detail.retryInMs / 1000)} s…`;
-  }
-  ui.connText.textContent = text;
+  ui.connText.textContent = STATE_TEXT[detail.state];
   ui.conn.title = detail.state === 'online' ? 'Connected' : 'Messages you send are kept and delivered when the connection is back';
+  clearInterval(retryTicker);
+  ui.connRetry.textContent = '';
+  const waiting = detail.state === 'reconnecting' && (detail.retryInMs ?? 0) >= 1500;
+  ui.retryNow.hidden = !waiting;
+  if (!waiting) return;
+  // A visual countdown only: the badge is a live region, and a ticking text would be read out every second.
+  const retryAt = Date.now() + (detail.retryInMs ?? 0);
+  const tick = () => {
+    const s = Math.ceil((retryAt - Date.now()) / 1000);
+    ui.connRetry.textContent = s > 0 ? ` ${s} s` : '';
+    if (s <= 0) clearInterval(retryTicker);
+  };
+  tick();
+  retryTicker = setInterval(tick, 1000);
 }
 
 function renderMembers() {
@@ -369,6 +384,7 @@ ui.loadOlder.addEventListener('click', () => {
 ui.jump.addEventListener('click', () => { scrollToBottom(); ui.input.focus(); });
 ui.scroller.addEventListener('scroll', () => { if (!ui.jump.hidden && atBottom()) { newBelow = 0; ui.jump.hidden = true; } }, { passive: true });
 
+ui.retryNow.addEventListener('click', () => { client.reconnectNow(); ui.input.focus(); });
 ui.bannerClose.addEventListener('click', () => { ui.banner.hidden = true; ui.input.focus(); });
 
 ui.nameButton.addEventListener('click', openNameDialog);

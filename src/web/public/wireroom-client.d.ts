@@ -61,6 +61,7 @@ export declare class WireroomClient extends EventTarget {
   readonly lastIds: Record<string, { id: number; at: number }>;
   connect(): void;
   close(): void;
+  reconnectNow(): void;
   join(room: string, name: string): void;
   leave(room: string): void;
   send(room: string, text: string): OutboxEntry;

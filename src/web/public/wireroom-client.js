@@ -236,6 +236,11 @@ export class WireroomClient extends EventTarget {
     this.#open();
   }
 
+  /** Skips the wait before the next reconnect attempt (a "retry now" button); no-op while connected. */
+  reconnectNow() {
+    if (!this.stopped && !this.ws) this.#open();
+  }
+
   /** Closes the connection and stops reconnecting. The outbox stays persisted for the next `connect()`. */
   close() {
     this.stopped = true;
