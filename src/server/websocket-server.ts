@@ -341,7 +341,12 @@ export class WebSocketServer extends EventEmitter {
         if (ws._sendSharedCompressed(shared)) sent++;
       } else if (compress && ws.extensions !== '') {
         if (ws.send(message.payload, { binary: message.binary }) || ws.readyState === WebSocket.OPEN) sent++;
-      } else if (ws.sendPrepared(message)) sent++;
+      } else {
+        // sendPrepared() also returns false for a message queued past the high-water mark: count what was
+        // queued (not dropped by the 'drop' policy, connection not failed by the 'close' policy).
+        const dropped = ws.droppedMessages;
+        if (ws.sendPrepared(message) || (ws.droppedMessages === dropped && ws.readyState === WebSocket.OPEN)) sent++;
+      }
     }
     return sent;
   }
