@@ -334,7 +334,10 @@ client.addEventListener('typing', (e) => {
   renderTyping();
 });
 
-client.addEventListener('error', (e) => showError(describeError(/** @type {CustomEvent} */ (e).detail)));
+client.addEventListener('error', (e) => {
+  const err = /** @type {CustomEvent} */ (e).detail;
+  if (err.code !== 'NOT_JOINED') showError(describeError(err)); // a race the client repairs by rejoining
+});
 
 // ------------------------------------------------------------------ user input
 

@@ -284,7 +284,8 @@ export class WireroomClient extends EventTarget {
     if (!st) return;
     clearTimeout(st.retryTimer);
     this.rooms.delete(room);
-    if (st.joined) this.#send({ type: 'leave', room });
+    // While open, a join was sent on this connection (maybe not answered yet): leave in any case.
+    if (this.#isOpen()) this.#send({ type: 'leave', room });
   }
 
   /**
@@ -360,7 +361,12 @@ export class WireroomClient extends EventTarget {
   #open() {
     this.#clearTimer('retry');
     if (this.stopped || this.ws) return;
-    if (globalThis.navigator?.onLine === false) { this.#setState('offline'); return; }
+    if (globalThis.navigator?.onLine === false) {
+      // Wait for the 'online' event, with a slow retry in case the browser is wrong.
+      this.#setState('offline');
+      this.#setTimer('retry', this.opts.maxDelayMs, () => this.#open());
+      return;
+    }
     const url = this.urls[this.urlIndex % this.urls.length];
     this.#setState(this.everOnline || this.attempt > 0 ? 'reconnecting' : 'connecting', { url });
     /** @type {WebSocket} */
