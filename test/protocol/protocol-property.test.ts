@@ -146,7 +146,8 @@ function run(role: Role, chunks: Buffer[], pauseBits: number, options: Omit<Prot
   const { proto, rec } = open(role, options);
   let index = 0;
   rec.hook = (e) => {
-    if (e.type !== 'output' && (pauseBits >>> (index++ % 31)) & 1) proto.pause();
+    // Outputs too: an I/O layer may pause when its socket's write buffer fills up.
+    if ((pauseBits >>> (index++ % 31)) & 1) proto.pause();
   };
   for (let i = 0; i < chunks.length; i++) {
     proto.receive(chunks[i]!);
