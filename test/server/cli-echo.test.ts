@@ -1,0 +1,144 @@
+// The `wireroom echo` command as a child process (bin/wireroom.js runs dist/: built here if missing or stale).
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { connect } from '../../src/client/connect.js';
+import type { WebSocket } from '../../src/websocket/websocket.js';
+import { Cleanup, freePort, HOST, next, within } from '../helpers/loopback.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = `${ROOT}bin/wireroom.js`;
+const DIST = `${ROOT}dist/cli/commands/echo.js`;
+const SRC = `${ROOT}src/cli/commands/echo.ts`;
+const T = { timeout: 30_000 };
+const cleanup = new Cleanup();
+
+interface Run { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
+
+function run(args: string[], ms = 15_000): Promise<Run> {
+  const began = Date.now();
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  cleanup.add(child, (c) => c.exitCode === null && c.kill('SIGKILL'));
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d));
+  return within(new Promise((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr, ms: Date.now() - began }))), ms, `wireroom ${args.join(' ')}`);
+}
+
+/** Starts `wireroom echo` on a port picked up front; resolves after its first line of output. */
+async function startEcho(extra: string[] = []): Promise<{ child: ChildProcess; port: number; firstLine: string; exited: Promise<Run> }> {
+  const port = await freePort();
+  const began = Date.now();
+  const child = spawn(process.execPath, [BIN, 'echo', '--port', String(port), '--host', HOST, ...extra], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  cleanup.add(child, (c) => c.exitCode === null && c.kill('SIGKILL'));
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d));
+  const exited = new Promise<Run>((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr, ms: Date.now() - began })));
+  const firstLine = await within(new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d;
+      if (stdout.includes('\n')) resolve(stdout.split('\n')[0]!);
+    });
+    child.once('close', () => reject(new Error(`wireroom echo exited early: ${stderr}`)));
+  }), 10_000, 'wireroom echo to start');
+  return { child, port, firstLine, exited };
+}
+
+async function nextText(ws: WebSocket): Promise<[string, boolean]> {
+  const [data, isBinary] = await next<[Buffer, boolean]>(ws, 'message');
+  return [data.toString(), isBinary];
+}
+
+describe('wireroom echo (child process)', () => {
+  let echo: Awaited<ReturnType<typeof startEcho>>;
+  before(async () => {
+    if (!existsSync(DIST) || statSync(DIST).mtimeMs < statSync(SRC).mtimeMs) {
+      const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+      assert.equal(build.status, 0, `npm run build failed: ${build.stdout}${build.stderr}`);
+    }
+    echo = await startEcho();
+  });
+  after(() => cleanup.run());
+
+  it('prints the address it listens on in its first line', T, () => {
+    assert.match(echo.firstLine, new RegExp(`listening on ws://${HOST.replace(/\./g, '\\.')}:${echo.port}\\b`));
+  });
+
+  it('echoes on /x: text as text, binary as binary, with permessage-deflate', T, async () => {
+    const ws = cleanup.socket(await connect(`ws://${HOST}:${echo.port}/x`, { perMessageDeflate: true, maxMessageSize: 16 * 1024 * 1024 }));
+    assert.match(ws.extensions, /permessage-deflate/);
+    ws.send('echo me ✓');
+    assert.deepEqual(await nextText(ws), ['echo me ✓', false]);
+    const bin = Buffer.from([0, 1, 2, 255]);
+    const reply = next<[Buffer, boolean]>(ws, 'message');
+    ws.send(bin);
+    const [data, isBinary] = await reply;
+    assert.equal(isBinary, true);
+    assert.ok(data.equals(bin));
+    const big = 'z'.repeat(3 * 1024 * 1024);
+    ws.send(big, { fragmentSize: 64 * 1024 });
+    const [back] = await nextText(ws);
+    assert.equal(back.length, big.length);
+  });
+
+  it('broadcasts on /broadcast to every connection there, sender included, and not to /x', T, async () => {
+    const url = `ws://${HOST}:${echo.port}/broadcast`;
+    const members = [await connect(url), await connect(url), await connect(url)].map((w) => cleanup.socket(w));
+    const outsider = cleanup.socket(await connect(`ws://${HOST}:${echo.port}/x`));
+    let outsiderGot = 0;
+    outsider.on('message', () => outsiderGot++);
+    await new Promise((r) => setTimeout(r, 100)); // the server has registered all three
+    const received = members.map((m) => nextText(m));
+    members[1]!.send('to the room');
+    for (const got of await Promise.all(received)) assert.deepEqual(got, ['to the room', false]);
+    const binReceived = members.map((m) => next<[Buffer, boolean]>(m, 'message'));
+    members[0]!.send(Buffer.from([7, 7]));
+    for (const [data, isBinary] of await Promise.all(binReceived)) {
+      assert.equal(isBinary, true);
+      assert.deepEqual([...data], [7, 7]);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(outsiderGot, 0);
+  });
+
+  it('--help lists every flag the command accepts', T, async () => {
+    const result = await run(['echo', '--help']);
+    assert.equal(result.status, 0);
+    // The flags declared in the source's parseFlags() call, so a new flag without help text fails here.
+    const source = readFileSync(SRC, 'utf8');
+    const decl = /parseFlags\(argv, \{([\s\S]*?)\}\s*\)/.exec(source)![1]!;
+    const flags = [...decl.matchAll(/'?([a-z][a-z-]*)'?\s*:\s*\{\s*type/g)].map((m) => m[1]!);
+    assert.ok(flags.length >= 7, `found flags: ${flags.join(', ')}`);
+    for (const flag of [...flags, 'help']) assert.match(result.stdout, new RegExp(`--${flag}\\b`), `--help mentions --${flag}`);
+  });
+
+  it('a bad flag exits 2 with a clear message', T, async () => {
+    const unknown = await run(['echo', '--bogus']);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /bogus/);
+    assert.doesNotMatch(unknown.stderr, /\n\s+at /, 'no stack trace');
+    const badPort = await run(['echo', '--port', 'eighty']);
+    assert.equal(badPort.status, 2);
+    assert.match(badPort.stderr, /--port must be an integer/);
+    const badSize = await run(['echo', '--max-message', 'huge']);
+    assert.equal(badSize.status, 2);
+    assert.match(badSize.stderr, /--max-message/);
+  });
+
+  it('SIGTERM exits 0 quickly, closing open connections with 1001', T, async () => {
+    const own = await startEcho(['--no-deflate']);
+    const ws = await connect(`ws://${HOST}:${own.port}/x`);
+    assert.equal(ws.extensions, '', '--no-deflate');
+    const closed = next<[number, string, boolean]>(ws, 'close');
+    const began = Date.now();
+    own.child.kill('SIGTERM');
+    const result = await within(own.exited, 5000, 'exit after SIGTERM');
+    assert.equal(result.status, 0, result.stderr);
+    assert.ok(Date.now() - began < 3000, `exited after ${Date.now() - began} ms`);
+    assert.equal((await closed)[0], 1001);
+  });
+});
