@@ -152,7 +152,7 @@ function summary(log: readonly ProtocolEvent[]): string[] {
 
 describe('pause() / resume()', () => {
   for (const role of ROLES) {
-    const f = (opcode: number, payload?: string | number[], options = {}) => peerFrame(role, opcode, payload, options);
+    const f = (opcode: number, payload?: Uint8Array | string | number[], options = {}) => peerFrame(role, opcode, payload, options);
     const stream = Buffer.concat([
       f(OP.TEXT, 'one'),
       f(OP.BINARY, 'two'),
