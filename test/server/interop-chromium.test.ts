@@ -85,6 +85,41 @@ describe('Chromium -> our server (attached to node:http)', { skip }, () => {
     for (const site of sites) await stopSite(site).catch(() => {});
   });
 
+  it('a page on another origin is refused (403): the browser sees a failed connection, no message gets through', { timeout: 45_000 }, async () => {
+    const site = await startSite(false);
+    sites.push(site);
+    const rejected: Array<[number, string]> = [];
+    site.wss.on('rejected', (status: number, _reason: string, req: { headers: Record<string, unknown> }) => rejected.push([status, String(req.headers.origin)]));
+    // Another origin: same host, another port.
+    const other = createServer((_, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(PAGE);
+    });
+    await new Promise<void>((resolve) => other.listen(0, HOST, resolve));
+    const otherOrigin = `http://${HOST}:${(other.address() as { port: number }).port}`;
+    const context = await browser!.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${otherOrigin}/`);
+      const target = `ws://${new URL(site.origin).host}/ws`;
+      const result = (await within(page.evaluate(async (url: string) => {
+        const ws = new WebSocket(url);
+        return await new Promise((resolve) => {
+          let opened = false;
+          ws.onopen = () => (opened = true);
+          ws.onclose = (e: CloseEvent) => resolve({ opened, code: e.code, wasClean: e.wasClean });
+        });
+      }, target), 15_000, 'cross-origin page')) as { opened: boolean; code: number; wasClean: boolean };
+      assert.deepEqual(result, { opened: false, code: 1006, wasClean: false });
+      assert.deepEqual(rejected, [[403, otherOrigin]]);
+      assert.equal(site.serverSide.length, 0);
+    } finally {
+      await context.close().catch(() => {});
+      other.closeAllConnections();
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+    }
+  });
+
   for (const deflate of [false, true]) {
     it(`echoes text and binary and closes cleanly (permessage-deflate ${deflate ? 'enabled' : 'disabled'})`, { timeout: 45_000 }, async () => {
       const site = await startSite(deflate);

@@ -109,4 +109,27 @@ describe('undici WebSocket -> our server', () => {
     assert.equal(code, 1001);
     assert.equal(wasClean, true);
   });
+
+  it('negotiates permessage-deflate with a server that enables it', T, async () => {
+    const deflating = await startServer({ perMessageDeflate: true });
+    cleanup.server(deflating.server);
+    const seen: WebSocket[] = [];
+    deflating.server.on('connection', (ws: WebSocket) => {
+      seen.push(ws);
+      ws.on('message', (data: Buffer, isBinary: boolean) => ws.send(data, { binary: isBinary }));
+    });
+    const client = cleanup.add(await open(`${deflating.url}/`), (c) => c.close());
+    assert.match(client.extensions, /^permessage-deflate/);
+    assert.equal(seen[0]!.extensions, client.extensions);
+    for (let i = 0; i < 5; i++) {
+      const text = `message ${i}: ${'compressible text '.repeat(200)}`;
+      const got = nextMessage(client);
+      client.send(text);
+      assert.equal((await got).data, text);
+    }
+    const bin = randomBytes(5000);
+    const got = nextMessage(client);
+    client.send(bin);
+    assert.ok(Buffer.from((await got).data as ArrayBuffer).equals(bin));
+  });
 });
