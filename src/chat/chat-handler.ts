@@ -9,6 +9,7 @@ import { WebSocketHandler } from '../app/websocket-handler.js';
 import type { PreparedMessage } from '../websocket/prepared-message.js';
 import type { ChatLimits } from './limits.js';
 import type { PresenceRegistry } from './presence.js';
+import { fitPage } from './reply-budget.js';
 import {
   ChatErrorCodes, messageEnvelope,
   type ChatErrorCode, type ClientEnvelope, type ErrorEnvelope, type HistoryRequest, type JoinRequest,
@@ -203,8 +204,8 @@ export class ChatHandler extends WebSocketHandler {
     state.joined = false;
     try {
       const page = req.after === undefined
-        ? await store.latest(req.room, this.limits.historyOnJoin)
-        : await store.after(req.room, req.after, this.limits.syncPage);
+        ? fitPage(await store.latest(req.room, this.limits.historyOnJoin), this.limits.maxReplyBytes, 'newest')
+        : fitPage(await store.after(req.room, req.after, this.limits.syncPage), this.limits.maxReplyBytes, 'oldest');
       const members = await presence.join(req.room, { uid: this.uid, name: state.name }, this.limits.maxMembersListed);
       this.send({ type: 'joined', room: req.room, members, messages: page.messages, hasMore: page.hasMore, lastId: page.lastId });
       // Everything up to lastId is in the page or older than it (resuming with hasMore: fetched with `sync`).
@@ -263,13 +264,13 @@ export class ChatHandler extends WebSocketHandler {
 
   private async history(req: HistoryRequest): Promise<void> {
     if (!this.requireJoined(req.room)) return;
-    const page = await this.services.store.before(req.room, req.before, req.limit);
+    const page = fitPage(await this.services.store.before(req.room, req.before, req.limit), this.limits.maxReplyBytes, 'newest');
     this.send({ type: 'history', room: req.room, messages: page.messages, hasMore: page.hasMore });
   }
 
   private async sync(req: SyncRequest): Promise<void> {
     if (!this.requireJoined(req.room)) return;
-    const page = await this.services.store.after(req.room, req.after, req.limit);
+    const page = fitPage(await this.services.store.after(req.room, req.after, req.limit), this.limits.maxReplyBytes, 'oldest');
     this.send({ type: 'history', room: req.room, messages: page.messages, hasMore: page.hasMore });
   }
 

@@ -30,6 +30,8 @@ export interface ChatLimits {
   readonly maxHistoryPage: number;
   /** Default and largest page of `sync` (and of the replay on a resuming `join`). */
   readonly syncPage: number;
+  /** Most bytes of messages in one `joined`/`history` reply (a longer page is cut, with `hasMore`). */
+  readonly maxReplyBytes: number;
   /** Largest inbound frame that is parsed; larger ones (up to `maxFrameBytes`) get TOO_LONG. */
   readonly maxEnvelopeBytes: number;
   /** Largest inbound frame the WebSocket layer accepts at all (closes with 1009 above). */
@@ -63,6 +65,7 @@ export const defaultLimits: ChatLimits = Object.freeze({
   historyPage: 50,
   maxHistoryPage: 100,
   syncPage: 1000,
+  maxReplyBytes: 1024 * 1024,
   maxEnvelopeBytes: 16 * 1024,
   maxFrameBytes: 64 * 1024,
   maxErrors: 20,

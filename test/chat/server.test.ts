@@ -324,3 +324,27 @@ test('graceful shutdown: messages in flight are stored and acked, then clients g
   // What was stored but not acked would be deduplicated on resend: never lost, never doubled.
   assert.ok(acked.length >= 1);
 });
+
+test('replies are cut to the byte budget with hasMore, and paging continues without gaps', async (t) => {
+  const server = await startTestServer(t, { limits: { ...fastLimits, maxReplyBytes: 8 * 1024 } });
+  const a = await connect(t, server.url);
+  await a.join('big', 'Ann');
+  for (let i = 1; i <= 20; i++) a.send({ type: 'message', room: 'big', clientId: `b${i}`, text: `${i} ${'w'.repeat(1990)}` });
+  await a.take('ack', 20);
+  const b = await connect(t, server.url);
+  const joined = await b.join('big', 'Bob');
+  const shown = joined.messages!.map((m) => m.id!);
+  assert.ok(shown.length >= 1 && shown.length < 20, `${shown.length} shown`);
+  assert.equal(shown[shown.length - 1], 20, 'the newest are shown');
+  assert.equal(joined.hasMore, true);
+  const c = await connect(t, server.url);
+  const seen: number[] = [];
+  let page = await c.join('big', 'Cid', 0);
+  for (;;) {
+    seen.push(...page.messages!.map((m) => m.id!));
+    if (!page.hasMore) break;
+    c.send({ type: 'sync', room: 'big', after: seen[seen.length - 1] });
+    page = await c.next('history');
+  }
+  assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => i + 1));
+});
