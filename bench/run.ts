@@ -9,11 +9,11 @@
  * scenario and round the servers run in turn (wireroom, ws, raw, wireroom, ws, raw, ...), each in a fresh
  * process; wsload reads the server's CPU time from /proc/PID/stat. Figures are medians over rounds; ratios are
  * the median of the per-round ratios to ws (same round, so the machine's noise is shared).
- * Raw results go to bench/results/latest.json (and a dated copy); `node --import tsx bench/report.ts`
+ * Raw results go to bench/results/latest.json (--out FILE to keep another); `node --import tsx bench/report.ts`
  * regenerates docs/benchmarks.md and the chart from it.
  */
 import { execSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -207,13 +207,11 @@ if (!opt['no-chat']) {
   }
 }
 if (!opt['no-micro']) {
-  micro = runMicro(quick ? 2 : 5, quick ? 150 : 300, progress);
+  micro = runMicro(quick ? 2 : 3, quick ? 150 : 250, progress);
   log(formatMicro(micro));
   save();
 }
 save();
-const dated = outFile.replace(/latest\.json$/, `${meta.date.slice(0, 16).replace(/[-:]/g, '').replace('T', '-')}.json`);
-if (dated !== outFile && !existsSync(dated)) copyFileSync(outFile, dated);
 log(`\n==== summary (server CPU per message, ratio to ws in the same round; lower is better) ====`);
 if (runs.length) log(formatSummary(summarize(runs), servers));
 for (const c of chat) log(c.summary);

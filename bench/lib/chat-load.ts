@@ -100,7 +100,7 @@ export async function runChatBench(
             break;
           case 'joined':
             joined++;
-            progress(`chat: ${joined}/${members} joined`);
+            if (joined % 20 === 0) progress(`chat: ${joined}/${members} joined`);
             resolveJoin();
             break;
           case 'message':
