@@ -14,7 +14,7 @@ import { connect } from '../../src/client/connect.js';
 import { HandshakeError, WireroomError } from '../../src/protocol/errors.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
 import type { WebSocket } from '../../src/websocket/websocket.js';
-import { Cleanup, HOST, next, startServer, within } from '../helpers/loopback.js';
+import { Cleanup, HOST, next, rawConnect, readAll, startServer, within } from '../helpers/loopback.js';
 
 const T = { timeout: 15_000 };
 const cleanup = new Cleanup();
@@ -188,6 +188,24 @@ describe('wss:// with a certificate generated for the test', () => {
     const untrusted = await connect(`wss://127.0.0.1:${port}/`).then((w) => (w.terminate(), null), (e: unknown) => e);
     assert.ok(untrusted instanceof Error, 'an unknown CA is refused by default');
     assert.match(String((untrusted as NodeJS.ErrnoException).code), /SELF_SIGNED|UNABLE_TO_VERIFY|CERT/);
+  });
+
+  it('standalone TLS: a peer that never completes the TLS handshake is cut off at handshakeTimeout; garbage at once', T, async () => {
+    const { server, port } = await startServer({ tls: { key, cert }, handshakeTimeout: 500 });
+    cleanup.server(server);
+    server.on('connection', echo);
+    const silent = cleanup.socket(await rawConnect(port));
+    const began = Date.now();
+    await readAll(silent, 5000);
+    const elapsed = Date.now() - began;
+    assert.ok(elapsed >= 400 && elapsed < 2000, `silent TLS peer cut off after ${elapsed} ms`);
+    const garbage = cleanup.socket(await rawConnect(port));
+    garbage.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'); // plain text on a TLS port
+    const garbageBegan = Date.now();
+    await readAll(garbage, 5000);
+    assert.ok(Date.now() - garbageBegan < 1000, 'a peer speaking no TLS is dropped at once');
+    const ws = cleanup.socket(await connect(`wss://127.0.0.1:${port}/`, { tls: { ca: cert } }));
+    assert.equal(await roundTrip(ws, 'still serving'), 'still serving');
   });
 
   it('attached to an https.Server', T, async () => {
