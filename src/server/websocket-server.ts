@@ -128,7 +128,11 @@ export class WebSocketServer extends EventEmitter {
       options.server.on('upgrade', this.onHttpUpgrade);
     } else if (!options.noServer) {
       const onConnection = (socket: Socket): void => this.acceptRawSocket(socket);
-      this.listener = options.tls ? createTlsServer(options.tls, onConnection) : createNetServer({ noDelay: true }, onConnection);
+      // The TLS handshake comes before ours and is bounded by node:tls's own timer (120 s by default): give it ours.
+      const tlsOptions = options.tls ? { handshakeTimeout: this.limits.handshakeTimeout, ...options.tls } : null;
+      this.listener = tlsOptions ? createTlsServer(tlsOptions, onConnection) : createNetServer({ noDelay: true }, onConnection);
+      // node:tls reports a failed or timed-out TLS handshake but leaves the socket open.
+      if (tlsOptions) this.listener.on('tlsClientError', (_error: Error, socket: Duplex) => socket.destroy());
       this.listener.on('error', (error) => {
         if (this.listenerCount('error') > 0) this.emit('error', error);
         else throw error;
