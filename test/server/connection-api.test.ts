@@ -187,6 +187,48 @@ describe('close() validation and send() after close', () => {
     assert.equal(frame.payload.subarray(2).toString(), reason);
   });
 
+  it('other misuse throws INVALID_ARGUMENT and sends nothing: non-string reason, reason without code, big ping, bad data', T, async () => {
+    const { server, port } = await startServer();
+    cleanup.server(server);
+    const connected = next<[WebSocket]>(server, 'connection');
+    const peer = (await rawWebSocket(port)).read();
+    cleanup.socket(peer.socket);
+    const [ws] = await connected;
+    const invalid = (e: unknown): boolean => e instanceof WireroomError && e.code === 'WS_ERR_INVALID_ARGUMENT';
+    assert.throws(() => ws.close(1000, 42 as unknown as string), invalid);
+    assert.throws(() => ws.close(1000, null as unknown as string), invalid);
+    assert.throws(() => ws.close(undefined, 'a reason without a code'), invalid);
+    assert.throws(() => ws.close('1000' as unknown as number), invalid);
+    assert.throws(() => ws.ping(Buffer.alloc(126)), invalid);
+    assert.throws(() => ws.pong('p'.repeat(126)), invalid);
+    assert.throws(() => ws.send(42 as unknown as string), invalid);
+    assert.throws(() => ws.send({ not: 'data' } as unknown as string), invalid);
+    await delay(100);
+    assert.equal(peer.frames.length, 0, 'nothing was sent');
+    ws.ping(Buffer.alloc(125, 1)); // the largest allowed control payload
+    ws.send(new Uint16Array([1, 2])); // typed arrays are binary
+    await until(() => peer.frames.length === 2, 2000, 'ping and message');
+    assert.equal(peer.frames[0]!.opcode, 9);
+    assert.equal(peer.frames[0]!.payload.length, 125);
+    assert.equal(peer.frames[1]!.opcode, 2);
+    assert.deepEqual([...peer.frames[1]!.payload], [...Buffer.from(new Uint16Array([1, 2]).buffer)]);
+  });
+
+  it('simultaneous close from both sides completes cleanly on both', T, async () => {
+    const { server, url } = await startServer();
+    cleanup.server(server);
+    const connected = next<[WebSocket]>(server, 'connection');
+    const client = await connect(url);
+    const [ws] = await connected;
+    const clientClosed = next<[number, string, boolean]>(client, 'close');
+    const serverClosed = next<[number, string, boolean]>(ws, 'close');
+    client.close(4001, 'client');
+    ws.close(4002, 'server');
+    const [c, s] = await Promise.all([clientClosed, serverClosed]);
+    assert.deepEqual(c, [4002, 'server', true]);
+    assert.deepEqual(s, [4001, 'client', true]);
+  });
+
   it('send() after close returns false, does not throw, reports an error only to listeners', T, async () => {
     const { server, url } = await startServer();
     cleanup.server(server);
