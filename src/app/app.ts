@@ -148,10 +148,14 @@ export class App implements HandlerHost {
       sendText(res, 400, 'Bad Request');
       return;
     }
+    // A plain request to a WebSocket route (before the catch-all static mount can 404 it).
+    if (match(this.socketRoutes, pathname) !== undefined) {
+      sendText(res, 426, 'This is a WebSocket endpoint', { Upgrade: 'websocket', Connection: 'Upgrade' });
+      return;
+    }
     const found = match(this.httpRoutes, pathname);
-    if (found === undefined || match(this.socketRoutes, pathname) !== undefined) {
-      if (match(this.socketRoutes, pathname) !== undefined) sendText(res, 426, 'This is a WebSocket endpoint', { Upgrade: 'websocket', Connection: 'Upgrade' });
-      else sendText(res, 404, 'Not Found');
+    if (found === undefined) {
+      sendText(res, 404, 'Not Found');
       return;
     }
     const fail = (err: unknown): void => {

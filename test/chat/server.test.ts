@@ -348,3 +348,30 @@ test('replies are cut to the byte budget with hasMore, and paging continues with
   }
   assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => i + 1));
 });
+
+test('storage unavailable: the sender gets STORAGE_UNAVAILABLE, nothing is stored or broadcast, a resend works later', async (t) => {
+  const dir = tempDir(t);
+  const dbPath = join(dir, 'chat.db');
+  const store = SqliteChatStore.open(dbPath, { busyTimeoutMs: 50 });
+  const server = await startTestServer(t, { dir, dbPath, store });
+  const a = await connect(t, server.url);
+  const b = await connect(t, server.url);
+  await a.join('db', 'Ann');
+  await b.join('db', 'Bob');
+  // Another process holds the write lock: a real SQLITE_BUSY, not a fake store.
+  const { createRequire } = await import('node:module');
+  const Driver = createRequire(import.meta.url)('better-sqlite3') as new (p: string) => { exec(sql: string): void; close(): void };
+  const locker = new Driver(dbPath);
+  t.after(() => locker.close());
+  locker.exec('BEGIN IMMEDIATE');
+  a.send({ type: 'message', room: 'db', clientId: 'busy-1', text: 'first try' });
+  const e = await a.next('error');
+  assert.deepEqual([e.code, e.clientId, e.room], ['STORAGE_UNAVAILABLE', 'busy-1', 'db']);
+  locker.exec('COMMIT');
+  a.send({ type: 'message', room: 'db', clientId: 'busy-1', text: 'first try' });
+  const ack = await a.next('ack');
+  assert.deepEqual([ack.id, ack.duplicate], [1, false]);
+  assert.equal((await b.next('message')).clientId, 'busy-1');
+  await b.barrier();
+  assert.equal(b.all.filter((m) => m.type === 'message').length, 1);
+});
