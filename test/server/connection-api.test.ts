@@ -253,6 +253,32 @@ describe('close() validation and send() after close', () => {
   });
 });
 
+describe('application errors', () => {
+  it("a 'connection' listener that throws: the client is closed with 1011 (no HTTP bytes after the 101)", T, async () => {
+    const { server, url } = await startServer();
+    cleanup.server(server);
+    const errors: string[] = [];
+    server.on('error', (e: Error) => errors.push(e.message));
+    let calls = 0;
+    server.on('connection', (ws: WebSocket) => {
+      if (++calls === 1) throw new Error('application bug');
+      echo(ws);
+    });
+    const client = await connect(url);
+    const clientErrors: string[] = [];
+    client.on('error', (e: { code: string }) => clientErrors.push(e.code));
+    const [code, reason, wasClean] = await next<[number, string, boolean]>(client, 'close');
+    assert.deepEqual([code, reason, wasClean], [1011, 'Internal server error', true]);
+    assert.deepEqual(clientErrors, [], 'no protocol error: nothing but frames after the 101');
+    assert.deepEqual(errors, ['application bug']);
+    await until(() => server.clients.size === 0, 3000, 'the failed connection removed');
+    const next2 = cleanup.socket(await connect(url));
+    const reply = next<[Buffer]>(next2, 'message');
+    next2.send('fine');
+    assert.equal((await reply)[0].toString(), 'fine');
+  });
+});
+
 describe('garbage never crashes the server', () => {
   it('random bytes as a handshake and after a good handshake; other connections keep working', { timeout: 60_000 }, async () => {
     const { server, port, url } = await startServer({ handshakeTimeout: 1000, closeTimeout: 500 });
