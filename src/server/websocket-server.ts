@@ -214,6 +214,7 @@ export class WebSocketServer extends EventEmitter {
     callback: (ws: WebSocket, request: HandshakeRequest) => void,
   ): Promise<void> {
     let pending = true;
+    let accepted: WebSocket | null = null;
     const done = (): void => {
       if (pending) {
         pending = false;
@@ -273,6 +274,7 @@ export class WebSocketServer extends EventEmitter {
 
       socket.write(buildAcceptResponse({ key: upgrade.key, protocol, extensions }));
       const ws = new WebSocket();
+      accepted = ws;
       ws.url = head.target;
       done();
       this.clients.add(ws);
@@ -288,8 +290,17 @@ export class WebSocketServer extends EventEmitter {
       callback(ws, request);
       ws._startReading();
     } catch (error) {
-      // An application hook threw: refuse with 500 rather than crash the process.
-      this.reject(socket, request, 500, 'Internal server error');
+      // An application hook threw: refuse with 500 rather than crash the process. After the 101 the socket
+      // speaks WebSocket, so an HTTP answer there would reach the peer as garbage frames: close with 1011.
+      if (accepted === null) this.reject(socket, request, 500, 'Internal server error');
+      else if (accepted.readyState === WebSocket.OPEN) {
+        accepted.close(CloseCode.INTERNAL_ERROR, 'Internal server error');
+        try {
+          accepted._startReading(); // to read the peer's answer to our close
+        } catch {
+          accepted.terminate();
+        }
+      }
       if (this.listenerCount('error') > 0) this.emit('error', error);
     } finally {
       done();
