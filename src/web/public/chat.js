@@ -431,6 +431,7 @@ document.addEventListener('keydown', (e) => {
 window.addEventListener('hashchange', () => {
   const next = roomFromHash();
   if (next !== room) { enterRoom(next); closeSidebar(); ui.input.focus(); }
+  else if (location.hash !== `#${room}`) history.replaceState(null, '', `#${room}`); // e.g. #Lobby -> #lobby
 });
 
 document.addEventListener('visibilitychange', () => {
@@ -445,5 +446,5 @@ enterRoom(room);
 client.connect();
 if (!name) openNameDialog(); else ui.input.focus();
 
-// For tests and debugging from the console.
+// For tests and debugging from the console (window.wireroom.client is the WireroomClient).
 Object.defineProperty(window, 'wireroom', { value: { client, list }, configurable: true });

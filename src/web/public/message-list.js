@@ -32,6 +32,7 @@ export function shortTime(ts) {
  * @property {string | undefined} clientId
  */
 
+/** Renders messages into an <ol>: insert by id, pending rows, delivery marks, author grouping, a size bound. */
 export class MessageList {
   /**
    * @param {HTMLOListElement} ol
