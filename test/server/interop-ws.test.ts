@@ -8,7 +8,7 @@ import WsClient, { WebSocketServer as WsServer, type RawData } from 'ws';
 import { connect } from '../../src/client/connect.js';
 import type { WebSocket } from '../../src/websocket/websocket.js';
 import type { WebSocketServer } from '../../src/server/websocket-server.js';
-import { Cleanup, HOST, next, startServer, within } from '../helpers/loopback.js';
+import { Cleanup, HOST, next, startServer, until, within } from '../helpers/loopback.js';
 
 const BIG = 5 * 1024 * 1024 + 17;
 const T = { timeout: 20_000 };
@@ -125,6 +125,37 @@ describe('ws client -> our server', () => {
     assert.deepEqual(await closed, [4001, 'bye now', true]);
     // ws reports the echo it received: our echo repeats the code only (RFC 6455 5.5.1).
     assert.deepEqual(await clientClosed, [4001, '']);
+  });
+
+  it('empty messages, a ping between fragments, close without a code, and an abrupt disconnect', T, async () => {
+    const client = await wsOpen(`${url}/quiet`);
+    const ws = serverSide.at(-1)!;
+    const got: Array<[string, boolean]> = [];
+    ws.on('message', (d: Buffer, isBinary: boolean) => got.push([d.toString('hex'), isBinary]));
+    let pings = 0;
+    ws.on('ping', () => pings++);
+    client.send('');
+    client.send(Buffer.alloc(0));
+    client.send('ab', { fin: false });
+    client.ping('mid');
+    client.send('cd', { fin: true });
+    await until(() => got.length === 3, 3000, 'three messages');
+    assert.deepEqual(got, [['', false], ['', true], [Buffer.from('abcd').toString('hex'), false]]);
+    assert.equal(pings, 1);
+    const empty = wsNextMessage(client);
+    ws.send('');
+    assert.equal((await empty).data.length, 0);
+    const closed = next<[number, string, boolean]>(ws, 'close');
+    client.close(); // no code: 1005 on our side
+    assert.deepEqual(await closed, [1005, '', true]);
+
+    const abrupt = await wsOpen(`${url}/quiet`);
+    const ws2 = serverSide.at(-1)!;
+    const closed2 = next<[number, string, boolean]>(ws2, 'close');
+    abrupt.terminate();
+    const [code2, , clean2] = await closed2;
+    assert.equal(code2, 1006);
+    assert.equal(clean2, false);
   });
 
   it('close initiated by our server carries code and reason', T, async () => {
