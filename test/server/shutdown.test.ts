@@ -161,4 +161,27 @@ describe('attached to an http.Server', () => {
     assert.equal(http.listening, true);
     assert.equal(await within(get(), 3000, 'GET after wss.close()'), 'plain http');
   });
+
+  it('while closing or draining, new upgrades get 503 (not the HTTP handler); after close the HTTP server owns them', T, async () => {
+    const http = createHttpServer((_, res) => res.end('plain http'));
+    const wss = new WebSocketServer({ server: http, heartbeatInterval: 0 });
+    wss.on('connection', echo);
+    await new Promise<void>((resolve) => http.listen(0, HOST, resolve));
+    cleanup.add(http, (h) => new Promise<void>((resolve) => {
+      h.closeAllConnections();
+      h.close(() => resolve());
+    }));
+    const port = (http.address() as { port: number }).port;
+    const staying = await connect(`ws://${HOST}:${port}/`);
+    const drained = wss.close({ drain: true, timeout: 5000 });
+    const during = await connect(`ws://${HOST}:${port}/`).then((w) => (w.terminate(), null), (e: unknown) => e);
+    assert.ok(during instanceof HandshakeError);
+    assert.equal(during.status, 503);
+    const reply = next<[Buffer]>(staying, 'message');
+    staying.send('still here');
+    assert.equal((await reply)[0].toString(), 'still here');
+    staying.close();
+    await within(drained, 3000, 'drain');
+    assert.equal(http.listenerCount('upgrade'), 0, 'the upgrade listener is removed once closed');
+  });
 });
