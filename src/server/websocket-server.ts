@@ -377,7 +377,6 @@ export class WebSocketServer extends EventEmitter {
     if (this.closed) return this.closed;
     this.closing = true;
     this.sweeper.stop();
-    if (this.attached) this.attached.removeListener('upgrade', this.onHttpUpgrade);
     const listenerClosed = new Promise<void>((resolve) => {
       if (!this.listener || !this.listener.listening) return resolve();
       this.listener.close(() => resolve());
@@ -404,6 +403,9 @@ export class WebSocketServer extends EventEmitter {
       for (const ws of this.clients) ws.once('close', () => setImmediate(check));
     });
     this.closed = Promise.all([listenerClosed, allClosed]).then(() => {
+      // Attached: upgrades that come while closing (or draining) are answered 503 by completeHandshake();
+      // without our listener the HTTP server would take them for plain requests.
+      if (this.attached) this.attached.removeListener('upgrade', this.onHttpUpgrade);
       this.emit('close');
     });
     return this.closed;
