@@ -83,7 +83,11 @@ export function normalizeRoom(raw) {
   return s || 'lobby';
 }
 
-/** @returns {string} random hex; crypto.getRandomValues works on plain-http LAN pages (randomUUID does not). */
+/**
+ * Random hex: crypto.getRandomValues works on plain-http LAN pages (crypto.randomUUID does not).
+ * @param {number} bytes
+ * @returns {string}
+ */
 function randomHex(bytes) {
   const a = new Uint8Array(bytes);
   crypto.getRandomValues(a);
@@ -640,9 +644,10 @@ export class WireroomClient extends EventTarget {
 
   /** @returns {OutboxEntry[]} */
   #loadOutbox() {
+    /** @type {unknown} */
     const raw = this.store.get('outbox', []);
     if (!Array.isArray(raw)) return [];
-    return raw.filter((e) => e && typeof e.room === 'string' && typeof e.clientId === 'string' && typeof e.text === 'string')
+    return raw.filter((/** @type {any} */ e) => e && typeof e.room === 'string' && typeof e.clientId === 'string' && typeof e.text === 'string')
       .slice(-this.opts.maxOutbox);
   }
 
