@@ -47,7 +47,9 @@ export class ConnectionSweeper {
       if (heartbeatInterval <= 0) continue;
       if (ws.pingSentAt !== 0) {
         // No pong since the last ping: the peer is gone or stuck (half-open TCP is detected here).
-        if (now - ws.pingSentAt >= heartbeatTimeout) ws._heartbeatTimeout();
+        // Ticks drift by a few ms: a timeout that is a multiple of the period would measure 299.x ms of 300 and
+        // wait one more whole period (20 s with the defaults). A quarter period of slack absorbs the drift.
+        if (now - ws.pingSentAt >= heartbeatTimeout - this.period / 4) ws._heartbeatTimeout();
         continue;
       }
       if (now - ws._lastPingAt >= heartbeatInterval - 1) ws._heartbeatPing(now);
