@@ -39,7 +39,9 @@ export class ConnectionSweeper {
         if (ws._messageSeen) {
           ws._messageSeen = false;
           ws._idleTicks = 0;
-        } else if (++ws._idleTicks >= this.idleTicks) {
+        } else if (++ws._idleTicks > this.idleTicks) {
+          // '>': the first tick may come right after the last message (or the open), so `idleTicks` ticks can
+          // span one period less than idleTimeout; one more guarantees the full timeout (at most a period over).
           ws.close(CloseCode.NORMAL, 'Idle timeout');
           continue;
         }
