@@ -129,6 +129,24 @@ describe('wireroom echo (child process)', () => {
     assert.match(badSize.stderr, /--max-message/);
   });
 
+  it('same-origin by default; --any-origin opens it; --max-message is enforced (1009); --heartbeat pings', T, async () => {
+    const refused = await connect(`ws://${HOST}:${echo.port}/x`, { origin: 'https://elsewhere.example' }).then((w) => (w.terminate(), null), (e: unknown) => e);
+    assert.equal((refused as { status?: number }).status, 403);
+    const open = await startEcho(['--any-origin', '--max-message', '1k', '--heartbeat', '200']);
+    const ws = cleanup.socket(await connect(`ws://${HOST}:${open.port}/x`, { origin: 'https://elsewhere.example' }));
+    let pings = 0;
+    ws.on('ping', () => pings++);
+    ws.send('a'.repeat(1024));
+    assert.equal((await nextText(ws))[0].length, 1024);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(pings >= 1, `pinged ${pings} times`);
+    const closed = next<[number, string, boolean]>(ws, 'close');
+    ws.send('a'.repeat(1025));
+    assert.equal((await closed)[0], 1009);
+    open.child.kill('SIGTERM');
+    assert.equal((await within(open.exited, 5000, 'exit')).status, 0);
+  });
+
   it('SIGTERM exits 0 quickly, closing open connections with 1001', T, async () => {
     const own = await startEcho(['--no-deflate']);
     const ws = await connect(`ws://${HOST}:${own.port}/x`);
