@@ -2,7 +2,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../../src/client/connect.js';
 import type { WebSocket } from '../../src/websocket/websocket.js';
@@ -14,6 +15,17 @@ const DIST = `${ROOT}dist/cli/commands/echo.js`;
 const SRC = `${ROOT}src/cli/commands/echo.ts`;
 const T = { timeout: 30_000 };
 const cleanup = new Cleanup();
+
+/** The newest modification time among the sources `wireroom echo` runs (dist/ is rebuilt when older). */
+function newestSource(): number {
+  let newest = 0;
+  for (const dir of ['cli', 'server', 'websocket', 'client', 'protocol', 'compression']) {
+    for (const entry of readdirSync(`${ROOT}src/${dir}`, { recursive: true, withFileTypes: true })) {
+      if (entry.isFile() && entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(join(entry.parentPath ?? entry.path, entry.name)).mtimeMs);
+    }
+  }
+  return newest;
+}
 
 interface Run { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
 
@@ -56,7 +68,7 @@ async function nextText(ws: WebSocket): Promise<[string, boolean]> {
 describe('wireroom echo (child process)', () => {
   let echo: Awaited<ReturnType<typeof startEcho>>;
   before(async () => {
-    if (!existsSync(DIST) || statSync(DIST).mtimeMs < statSync(SRC).mtimeMs) {
+    if (!existsSync(DIST) || statSync(DIST).mtimeMs < newestSource()) {
       const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
       assert.equal(build.status, 0, `npm run build failed: ${build.stdout}${build.stderr}`);
     }
