@@ -346,4 +346,22 @@ describe('permessage-deflate with ws', () => {
       assert.ok(peerSocket!.bytesWritten - writtenBefore < total / 4 + 4096, 'ws server compressed');
     });
   }
+
+  it('compressed fragmented messages from ws are inflated across frames', T, async () => {
+    const { server, url } = await startServer({ perMessageDeflate: { threshold: 0 } });
+    cleanup.server(server);
+    const got: string[] = [];
+    server.on('connection', (ws: WebSocket) => ws.on('message', (d: Buffer) => {
+      got.push(d.toString());
+      ws.send(d.toString());
+    }));
+    const client = cleanup.socket(await wsOpen(url, { perMessageDeflate: { threshold: 0 } }));
+    const parts = ['first part '.repeat(50), 'second part '.repeat(50), 'third '.repeat(50)];
+    const echoed = wsNextMessage(client);
+    client.send(parts[0], { fin: false, compress: true });
+    client.send(parts[1], { fin: false, compress: true });
+    client.send(parts[2], { fin: true, compress: true });
+    assert.equal((await echoed).data.toString(), parts.join(''));
+    assert.deepEqual(got, [parts.join('')]);
+  });
 });
