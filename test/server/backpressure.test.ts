@@ -55,6 +55,22 @@ describe('outbound backpressure', () => {
     assert.equal(ws.send(Buffer.alloc(100)), true, 'below the mark again after drain');
   });
 
+  it("with permessage-deflate, a send that returns false is followed by 'drain' (both sides)", T, async () => {
+    const { server, url } = await startServer({ perMessageDeflate: true });
+    cleanup.server(server);
+    const connected = next<[WebSocket]>(server, 'connection');
+    const client = cleanup.socket(await connect(url, { perMessageDeflate: true }));
+    const [ws] = await connected;
+    assert.match(ws.extensions, /permessage-deflate/);
+    for (const [sender, receiver] of [[ws, client], [client, ws]] as Array<[WebSocket, WebSocket]>) {
+      const got = next<[Buffer]>(receiver, 'message');
+      const drained = next(sender, 'drain', 3000);
+      assert.equal(sender.send('x'.repeat(200_000)), false, 'past the 64 KiB mark');
+      await drained;
+      assert.equal((await got)[0].length, 200_000);
+    }
+  });
+
   for (const policy of ['close', 'drop'] as BackpressurePolicy[]) {
     it(`a slow reader hits maxBufferedAmount (policy '${policy}') while another client stays fast`, T, async () => {
       const cap = 1024 * 1024;
