@@ -310,7 +310,14 @@ export class WebSocket extends EventEmitter implements Flushable {
       entry.ready = true;
       this.runPendingSends();
     });
-    return this.bufferedAmount + payload.length < this.options.highWaterMark;
+    return this.belowHighWaterMark(payload.length);
+  }
+
+  /** For sends still waiting (compression): false promises a 'drain', emitted after the flush that follows. */
+  private belowHighWaterMark(pendingBytes: number): boolean {
+    if (this.bufferedAmount + pendingBytes < this.options.highWaterMark) return true;
+    this.needDrain = true;
+    return false;
   }
 
   /** Keeps message order: an uncompressed send waits behind a compression still in progress. */
@@ -321,7 +328,7 @@ export class WebSocket extends EventEmitter implements Flushable {
     };
     this.pendingSends!.push({ ready: true, run });
     this.runPendingSends();
-    return this.bufferedAmount + payload.length < this.options.highWaterMark;
+    return this.belowHighWaterMark(payload.length);
   }
 
   /** Runs the queued sends that are ready, in order; stops at the first compression still in progress. */
