@@ -94,6 +94,16 @@ describe('after the handshake', () => {
     assert.deepEqual(messages, [['first', false], ['010203', true]]);
   });
 
+  it('a server that closes right in the 101 chunk: the client reports its code and reason', T, async () => {
+    const close = Buffer.concat([Buffer.from([0x03, 0xe9]), Buffer.from('going now')]); // 1001
+    const { url } = await scripted((key) => Buffer.concat([Buffer.from(ok101(key), 'latin1'), frame(8, close)]), (s) => s.end());
+    const ws = await connect(url);
+    const [code, reason, wasClean] = await next<[number, string, boolean]>(ws, 'close', 5000);
+    assert.equal(code, 1001);
+    assert.equal(reason, 'going now');
+    assert.equal(wasClean, true);
+  });
+
   it('a masked frame from the server fails the connection with 1002', T, async () => {
     const { url, sockets } = await scripted((key) => ok101(key), (s) => setTimeout(() => s.write(frame(1, Buffer.from('masked!'), true)), 50));
     const ws = await connect(url);
