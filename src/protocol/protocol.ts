@@ -10,7 +10,7 @@
  * Nothing is thrown out of `receive()`: a peer's violation becomes `handler.onError(ProtocolError)` after the
  * close frame carrying its close code has been emitted, and the core ignores all later input.
  */
-import { CloseCode, MAX_CONTROL_PAYLOAD, Opcode } from './constants.js';
+import { CloseCode, isValidWireCloseCode, MAX_CONTROL_PAYLOAD, Opcode } from './constants.js';
 import { buildClosePayload, parseClosePayload, truncateReason } from './close-frame.js';
 import { ErrorCodes, ProtocolError, WireroomError, type ErrorCode } from './errors.js';
 import { encodeFrame } from './frame-writer.js';
@@ -474,7 +474,9 @@ export class WebSocketProtocol {
     this.queued.length = 0;
     this.accumulator = null;
     if (this._state === ReadyState.OPEN) {
-      this.handler.onOutput(encodeFrame(Opcode.CLOSE, buildClosePayload(error.closeCode, truncateReason(error.message)), { mask: this.masksOutput }));
+      // A code that may not be sent (1005, 1006, 1015: misuse by the layer above) goes out as 1011.
+      const code = isValidWireCloseCode(error.closeCode) ? error.closeCode : CloseCode.INTERNAL_ERROR;
+      this.handler.onOutput(encodeFrame(Opcode.CLOSE, buildClosePayload(code, truncateReason(error.message)), { mask: this.masksOutput }));
     }
     this._state = ReadyState.CLOSED;
     this.handler.onError(error);

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloseCode } from '../../src/protocol/constants.js';
 import { ErrorCodes, ProtocolError } from '../../src/protocol/errors.js';
-import { ReadyState, type Role } from '../../src/protocol/protocol.js';
+import { ReadyState, WebSocketProtocol, type Role } from '../../src/protocol/protocol.js';
 import {
   OP,
   assertFailed,
@@ -309,4 +309,18 @@ describe('re-entrant receive()', () => {
       assert.equal(proto.state, ReadyState.CLOSED);
     });
   }
+});
+
+test('failWith() with a code that may not be sent closes with 1011 and still reports the error', () => {
+  const events: string[] = [];
+  const outputs: Buffer[] = [];
+  const core = new WebSocketProtocol({
+    onMessage() {}, onCompressedFrame() {}, onPing() {}, onPong() {}, onClose() {},
+    onError: (e) => events.push(e.code),
+    onOutput: (d) => outputs.push(Array.isArray(d) ? Buffer.concat(d) : d),
+  }, { role: 'server' });
+  core.failWith(new ProtocolError('WS_ERR_INVALID_STATE', 1006, 'misuse'));
+  assert.deepEqual(events, ['WS_ERR_INVALID_STATE']);
+  assert.equal(outputs.length, 1);
+  assert.equal(outputs[0]!.readUInt16BE(2), 1011);
 });
