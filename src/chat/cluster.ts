@@ -27,6 +27,8 @@ export function isClusterPrimary(): boolean {
 export function shutdownSignals(): NodeJS.Signals[] {
   if (cluster.isPrimary) return ['SIGINT', 'SIGTERM'];
   process.on('SIGINT', () => {}); // the primary turns it into a SIGTERM
+  // Once shutting down, the IPC channel to the primary must not keep the worker alive.
+  process.once('SIGTERM', () => process.channel?.unref());
   return ['SIGTERM'];
 }
 
@@ -76,8 +78,11 @@ export function runClusterPrimary(options: ClusterOptions): Promise<number> {
       }, options.shutdownTimeoutMs ?? 15_000);
       timer.unref();
       for (const w of workers) {
-        w.once('exit', (code) => {
-          if (code !== 0) failed = true;
+        w.once('exit', (code, signal) => {
+          if (code !== 0) {
+            failed = true;
+            log(`wireroom chat: worker ${w.process.pid} ended with ${signal ?? `exit ${code}`}`);
+          }
           if (--left === 0) {
             clearTimeout(timer);
             resolve(failed ? 1 : 0);

@@ -20,8 +20,6 @@ function label(value: string): string {
 export interface MetricsSources {
   /** Open WebSocket connections. */
   readonly connections: () => number;
-  /** Extra gauges, e.g. `{ wireroom_redis_up: 1 }`. */
-  readonly gauges?: () => Record<string, number>;
 }
 
 export class ChatMetrics {
@@ -41,9 +39,15 @@ export class ChatMetrics {
   private closedBytesIn = 0;
   private closedBytesOut = 0;
   private sources: MetricsSources = { connections: () => 0 };
+  private readonly gauges = new Map<string, { help: string; read: () => number }>();
 
   setSources(sources: MetricsSources): void {
     this.sources = sources;
+  }
+
+  /** Adds a gauge read at scrape time, e.g. `wireroom_redis_up`. */
+  addGauge(name: string, help: string, read: () => number): void {
+    this.gauges.set(name, { help, read });
   }
 
   /** Watches the upgrade requests of `server`: bytes on the wire, and handshakes answered with an error. */
@@ -127,7 +131,7 @@ export class ChatMetrics {
     lines.push(`wireroom_broker_round_trip_seconds_bucket{le="+Inf"} ${this.rttCount}`);
     lines.push(`wireroom_broker_round_trip_seconds_sum ${this.rttSum}`, `wireroom_broker_round_trip_seconds_count ${this.rttCount}`);
     metric('wireroom_broker_recovered_messages_total', 'counter', 'Messages the broker read back from storage to fill a gap in pub/sub delivery.', [['', this.brokerRecovered]]);
-    for (const [name, value] of Object.entries(this.sources.gauges?.() ?? {})) metric(name, 'gauge', name.replace(/_/g, ' ') + '.', [['', value]]);
+    for (const [name, { help, read }] of this.gauges) metric(name, 'gauge', help, [['', read()]]);
     return `${lines.join('\n')}\n`;
   }
 

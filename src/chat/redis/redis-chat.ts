@@ -3,7 +3,10 @@
  * for commands, one subscriber). `startChatServer({ ...createRedisChat(...) })` needs nothing else.
  */
 import type { Redis } from 'ioredis';
-import type { ChatMetrics } from '../metrics.js';
+import type { Broker } from '../../app/broker.js';
+import { ChatMetrics } from '../metrics.js';
+import type { PresenceRegistry } from '../presence.js';
+import type { ChatStore } from '../store.js';
 import { closeRedis, openRedis, whenReady, type RedisConnectionOptions } from './connection.js';
 import { RedisChatBroker } from './redis-broker.js';
 import { RedisPresence } from './redis-presence.js';
@@ -25,7 +28,7 @@ export interface RedisChatOptions extends RedisConnectionOptions {
   readonly probeIntervalMs?: number;
   /** Wait this long for Redis at startup; afterwards the server starts degraded and recovers when Redis comes. Default 5,000 ms. */
   readonly startupTimeoutMs?: number;
-  /** Receives the broker round-trip times and recoveries. */
+  /** Receives the broker round-trip times and recoveries; default: a fresh one, handed on by serverOptions(). */
   readonly metrics?: ChatMetrics;
 }
 
@@ -42,6 +45,9 @@ export interface RedisChat {
   readonly presence: RedisPresence;
   /** Both connections ready. */
   health(): RedisHealth;
+  readonly metrics: ChatMetrics;
+  /** The store, broker, presence, health and metrics for `startChatServer`. */
+  serverOptions(): { store: ChatStore; broker: Broker; presence: PresenceRegistry; metrics: ChatMetrics; health: () => { ok: boolean; redis: string } };
   /** Closing the broker (last step of ChatServer.close()) closes the rest: presence, then the connections. */
   close(): Promise<void>;
 }
@@ -69,22 +75,35 @@ export async function createRedisChat(options: RedisChatOptions): Promise<RedisC
     })();
     return closing;
   };
-  const metrics = options.metrics;
+  const metrics = options.metrics ?? new ChatMetrics();
   const broker = new RedisChatBroker(command, subscriber, {
     prefix,
     logError: log,
     ...(options.probeIntervalMs !== undefined && { probeIntervalMs: options.probeIntervalMs }),
-    ...(metrics && { onRoundTrip: (ms: number) => metrics.observeRoundTrip(ms), onRecovered: (n: number) => { metrics.brokerRecovered += n; } }),
+    onRoundTrip: (ms: number) => metrics.observeRoundTrip(ms),
+    onRecovered: (n: number) => {
+      metrics.brokerRecovered += n;
+    },
     onClose: closeAll,
   });
+  const health = (): RedisHealth => ({
+    redis: command.status === 'ready' && subscriber.status === 'ready' ? 'up' : 'down',
+    command: command.status,
+    subscriber: subscriber.status,
+  });
+  metrics.addGauge('wireroom_redis_up', 'Both Redis connections of this process are ready (1) or not (0).', () => (health().redis === 'up' ? 1 : 0));
   return {
     store,
     broker,
     presence,
-    health: () => ({
-      redis: command.status === 'ready' && subscriber.status === 'ready' ? 'up' : 'down',
-      command: command.status,
-      subscriber: subscriber.status,
+    metrics,
+    health,
+    serverOptions: () => ({
+      store, broker, presence, metrics,
+      health: () => {
+        const h = health();
+        return { ok: h.redis === 'up', redis: h.redis };
+      },
     }),
     close: async () => {
       await broker.close();
