@@ -22,7 +22,7 @@ export interface RedisChatOptions extends RedisConnectionOptions {
   readonly prefix?: string;
   /** How long a clientId is remembered for deduplication. Default 7 days. */
   readonly dedupeTtlSeconds?: number;
-  /** A member of a crashed process disappears after this long. Default 30,000 ms. */
+  /** A member of a crashed process disappears after this long. Default $WIREROOM_PRESENCE_TTL_MS or 30,000 ms. */
   readonly presenceTtlMs?: number;
   /** Probe of the subscriber connection (and broker round-trip measure). Default 5,000 ms. */
   readonly probeIntervalMs?: number;
@@ -65,7 +65,10 @@ export async function createRedisChat(options: RedisChatOptions): Promise<RedisC
   }
   const prefix = options.prefix ?? 'wr:';
   const store = new RedisChatStore(command, { prefix, ...(options.dedupeTtlSeconds !== undefined && { dedupeTtlSeconds: options.dedupeTtlSeconds }) });
-  const presence = new RedisPresence(command, { prefix, logError: log, ...(options.presenceTtlMs !== undefined && { ttlMs: options.presenceTtlMs }) });
+  // WIREROOM_PRESENCE_TTL_MS: a deployment knob (and what the tests use to see expiry quickly).
+  const ttlFromEnv = Number(process.env.WIREROOM_PRESENCE_TTL_MS);
+  const presenceTtlMs = options.presenceTtlMs ?? (Number.isSafeInteger(ttlFromEnv) && ttlFromEnv >= 300 ? ttlFromEnv : undefined);
+  const presence = new RedisPresence(command, { prefix, logError: log, ...(presenceTtlMs !== undefined && { ttlMs: presenceTtlMs }) });
   let closing: Promise<void> | undefined;
   const closeAll = (): Promise<void> => {
     closing ??= (async () => {
