@@ -171,7 +171,7 @@ function attempt(target: Target, headers: Record<string, string>, options: Conne
       ws._attach(socket, result.rest, {
         maxMessageSize: options.maxMessageSize, maxFrameSize: options.maxFrameSize, maxFragments: options.maxFragments,
         highWaterMark: options.highWaterMark, maxBufferedAmount: options.maxBufferedAmount,
-        backpressure: options.backpressure, closeTimeout: options.closeTimeout,
+        backpressure: options.backpressure, backpressureCloseCode: options.backpressureCloseCode, closeTimeout: options.closeTimeout,
         role: 'client',
         protocol: validated.protocol,
         extensions,

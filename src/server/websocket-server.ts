@@ -311,7 +311,7 @@ export class WebSocketServer extends EventEmitter {
     const o = this.options;
     return {
       maxMessageSize: o.maxMessageSize, maxFrameSize: o.maxFrameSize, maxFragments: o.maxFragments,
-      highWaterMark: o.highWaterMark, maxBufferedAmount: o.maxBufferedAmount, backpressure: o.backpressure,
+      highWaterMark: o.highWaterMark, maxBufferedAmount: o.maxBufferedAmount, backpressure: o.backpressure, backpressureCloseCode: o.backpressureCloseCode,
       closeTimeout: o.closeTimeout,
     };
   }

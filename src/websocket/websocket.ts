@@ -31,6 +31,8 @@ export interface ConnectionOptions extends Partial<ProtocolLimits> {
   maxBufferedAmount?: number;
   /** At the cap: 'close' (1008, default), 'drop' (the message is discarded), 'wait' (queue it and stop reading until drained). */
   backpressure?: BackpressurePolicy;
+  /** Close code of the 'close' policy: 1008 (policy violation, default) or 1013 (try again later). */
+  backpressureCloseCode?: 1008 | 1013;
   /** How long to wait for the peer's close frame / TCP close after ours, in ms. Default 5000. */
   closeTimeout?: number;
 }
@@ -39,6 +41,7 @@ export const CONNECTION_DEFAULTS = {
   highWaterMark: 64 * 1024,
   maxBufferedAmount: 8 * 1024 * 1024,
   backpressure: 'close' as BackpressurePolicy,
+  backpressureCloseCode: 1008 as 1008 | 1013,
   closeTimeout: 5000,
 };
 
@@ -355,7 +358,7 @@ export class WebSocket extends EventEmitter implements Flushable {
         return false;
       }
       if (policy === 'close') {
-        this.failConnection(new ProtocolError(ErrorCodes.OUTBOUND_BUFFER_FULL, CloseCode.POLICY_VIOLATION, 'outbound buffer full (peer too slow)'), true);
+        this.failConnection(new ProtocolError(ErrorCodes.OUTBOUND_BUFFER_FULL, this.options.backpressureCloseCode, 'outbound buffer full (peer too slow)'), true);
         return false;
       }
       // 'wait': keep the message, stop reading from this peer until the buffer drains.

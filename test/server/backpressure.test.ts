@@ -71,10 +71,11 @@ describe('outbound backpressure', () => {
     }
   });
 
-  for (const policy of ['close', 'drop'] as BackpressurePolicy[]) {
-    it(`a slow reader hits maxBufferedAmount (policy '${policy}') while another client stays fast`, T, async () => {
+  const cases: Array<[BackpressurePolicy, 1008 | 1013]> = [['close', 1008], ['close', 1013], ['drop', 1008]];
+  for (const [policy, closeCode] of cases) {
+    it(`a slow reader hits maxBufferedAmount (policy '${policy}'${policy === 'close' ? ` ${closeCode}` : ''}) while another client stays fast`, T, async () => {
       const cap = 1024 * 1024;
-      const { server, port, url } = await startServer({ maxBufferedAmount: cap, backpressure: policy, closeTimeout: 500 });
+      const { server, port, url } = await startServer({ maxBufferedAmount: cap, backpressure: policy, backpressureCloseCode: closeCode, closeTimeout: 500 });
       cleanup.server(server);
       const serverSide: WebSocket[] = [];
       server.on('connection', (ws: WebSocket, req: { url?: string }) => {
@@ -125,7 +126,7 @@ describe('outbound backpressure', () => {
       assert.ok(maxBuffered <= cap + 64 * 1024 * 16, `buffered ${maxBuffered} bytes`);
       if (policy === 'close') {
         await until(() => slowClose !== undefined, 5000, 'the slow reader to be closed');
-        assert.equal(slowClose![0], 1008);
+        assert.equal(slowClose![0], closeCode);
         assert.equal(slowClose![2], false);
         assert.deepEqual(errors, ['WS_ERR_OUTBOUND_BUFFER_FULL']);
         assert.equal(slow.send('more'), false, 'send after the policy closed it');
