@@ -244,7 +244,15 @@ export class RedisChatBroker implements Broker {
         while (state.queue.length > 0 && !state.dead) {
           const item = state.queue[0] as Queued;
           if (item.kind === 'f') {
-            if (state.keys !== undefined) await this.fill(state, Number((await this.command.get(state.keys.seq)) ?? 0));
+            if (state.keys !== undefined) {
+              const seq = Number((await this.command.get(state.keys.seq)) ?? 0);
+              if (seq < state.last) {
+                // Redis lost writes (restarted without its AOF, or everysec and a power cut): ids restart lower.
+                this.log('redis broker', new Error(`${state.topic}: last id went back from ${state.last} to ${seq}; Redis lost data`));
+                state.last = seq;
+              }
+              await this.fill(state, seq);
+            }
           } else if (item.kind === 'm' && state.keys !== undefined && item.id > state.last + 1) {
             await this.fill(state, item.id - 1);
           }
