@@ -52,12 +52,15 @@ return live()
 
 /**
  * KEYS: members, names. ARGV: ttl ms, then uid, name pairs of this process's members.
- * Extends (or re-adds) them, removes the expired ones; returns {{expired uid, value...}, {live...}}.
+ * Extends (or re-adds) them, removes the expired ones; returns {{expired uid, value...}, {live...}, {re-added uid, value...}}.
  */
 const REFRESH_LUA = `${COMMON}
 local ttl = tonumber(ARGV[1])
+local back = {}
 for i = 2, #ARGV, 2 do
-  redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
+  if redis.call('ZADD', KEYS[1], now + ttl, ARGV[i]) == 1 then
+    back[#back + 1] = ARGV[i]; back[#back + 1] = now .. '|' .. ARGV[i + 1]
+  end
   redis.call('HSETNX', KEYS[2], ARGV[i], now .. '|' .. ARGV[i + 1])
 end
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -68,7 +71,7 @@ for i = 1, #expired do
   redis.call('ZREM', KEYS[1], expired[i])
   redis.call('HDEL', KEYS[2], expired[i])
 end
-return {gone, live()}
+return {gone, live(), back}
 `;
 
 type Script = (...args: Array<string | number>) => Promise<unknown>;
@@ -168,12 +171,17 @@ export class RedisPresence implements PresenceRegistry {
       const args: Array<string | number> = [k.members, k.names, this.ttlMs];
       for (const [uid, name] of members) args.push(uid, name);
       try {
-        const [gone, live] = (await this.scripts.refresh(...args)) as [string[], string[]];
-        if (gone.length === 0) continue;
+        const [gone, live, back] = (await this.scripts.refresh(...args)) as [string[], string[], string[]];
+        if (gone.length === 0 && back.length === 0) continue;
         const remaining = toMembers(live, limit);
         for (const { uid, name } of toMembers(gone, Number.MAX_SAFE_INTEGER)) {
           const event = JSON.stringify({ type: 'presence', room, event: 'leave', uid, name, members: remaining });
           await this.redis.publish(k.channel, encodeEvent(undefined, event));
+        }
+        // Members of this process that had expired (Redis was unreachable longer than the TTL) are back.
+        for (const { uid, name } of toMembers(back, Number.MAX_SAFE_INTEGER)) {
+          const event = JSON.stringify({ type: 'presence', room, event: 'join', uid, name, members: remaining });
+          await this.redis.publish(k.channel, encodeEvent(uid, event));
         }
       } catch (err) {
         this.log('redis presence: refresh', err);
