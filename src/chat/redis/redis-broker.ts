@@ -118,7 +118,11 @@ export class RedisChatBroker implements Broker {
     const opened = state;
     return opened.ready.catch((err: unknown) => {
       this.fanout.remove(topic, subscriber);
-      if (this.byTopic.get(topic) === opened && !opened.live) this.forget(opened);
+      if (this.byTopic.get(topic) === opened && !opened.live) {
+        this.forget(opened);
+        // The SUBSCRIBE may have gone through (only reading the counter failed): undo it.
+        if (this.subscriber.status === 'ready') this.subscriber.unsubscribe(opened.channel).catch(() => {});
+      }
       throw new StoreUnavailableError('Redis is unavailable: cannot subscribe', { cause: err });
     });
   }
