@@ -4,7 +4,7 @@
 //   node bench/profile-summary.mjs PROFILE.cpuprofile [--top 25]
 //
 // Self time of a node = the sampling intervals (timeDeltas) attributed to it; functions are merged by
-// name + file + line, files by URL ("(native)" for V8/C++ frames such as (garbage collector), (program)).
+// name + file + line, files by URL; percentages are of busy (non-idle) time ("(native)" for V8/C++ frames such as (garbage collector), (program)).
 import { readFileSync } from 'node:fs';
 
 const args = process.argv.slice(2);
@@ -22,7 +22,11 @@ for (let i = 0; i < profile.samples.length; i++) {
   const id = profile.samples[i];
   self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
 }
-const total = [...self.values()].reduce((a, b) => a + b, 0);
+const all = [...self.values()].reduce((a, b) => a + b, 0);
+// Percentages are of busy time: the (idle) node is the event loop waiting in epoll.
+let idle = 0;
+for (const [id, us] of self) if (byId.get(id).callFrame.functionName === '(idle)') idle += us;
+const total = all - idle;
 
 const shortUrl = (url) => {
   if (!url) return '(native)';
@@ -37,6 +41,7 @@ const byFn = new Map();
 const byFile = new Map();
 for (const [id, us] of self) {
   const n = byId.get(id);
+  if (n.callFrame.functionName === '(idle)') continue;
   byFn.set(fnKey(n), (byFn.get(fnKey(n)) ?? 0) + us);
   const f = shortUrl(n.callFrame.url);
   byFile.set(f, (byFile.get(f) ?? 0) + us);
@@ -47,6 +52,6 @@ const show = (title, map, n) => {
     console.log(`${((100 * us) / total).toFixed(1).padStart(6)}%  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}`);
   }
 };
-console.log(`${file}: ${(total / 1e6).toFixed(2)} s sampled, ${profile.samples.length} samples`);
+console.log(`${file}: ${(all / 1e6).toFixed(2)} s sampled, ${(total / 1e6).toFixed(2)} s busy (${((100 * total) / all).toFixed(0)}%), ${profile.samples.length} samples; % below = share of busy time`);
 show(`top ${top} functions by self time`, byFn, top);
 show('by file (self time)', byFile, 15);
