@@ -120,7 +120,7 @@ function metaTable(): string {
     '|---|---|',
     `| date | ${m['date']} |`,
     `| command | \`${m['command']}\` |`,
-    `| commit | ${m['commit']}${m['dirty'] ? ' (with uncommitted changes in src/)' : ''} |`,
+    `| commit | ${m['commit']}${m['dirty'] ? ` (with uncommitted changes in src/${Array.isArray(m['dirtyFiles']) ? `: ${(m['dirtyFiles'] as string[]).join(', ')}` : ''})` : ''} |`,
     `| machine | ${m['cpu']}, ${m['memGiB']} GiB, Linux ${m['kernel']} |`,
     `| load average (1/5/15 min) at start / end | ${la(m['loadavgStart'])} — ${la(m['loadavgEnd'])} (2 cores: anything above 2 means other work competed) |`,
     `| Node.js | ${m['node']} |`,

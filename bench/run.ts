@@ -122,6 +122,7 @@ const meta = {
   command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim().replace(/ --$/, ''),
   commit: git('rev-parse --short HEAD'),
   dirty: git('status --porcelain -- src').length > 0,
+  dirtyFiles: git('status --porcelain -- src').split('\n').filter(Boolean).map((l) => l.slice(3)),
   node: process.version,
   ws: requireVersion('ws'),
   bufferutil: requireVersion('bufferutil'),
