@@ -11,7 +11,7 @@ import {
   buildDeflateOffer, validateDeflateResponse, PERMESSAGE_DEFLATE, resolveDeflateOptions, type DeflateOptions,
 } from '../protocol/extensions/permessage-deflate-negotiation.js';
 import { PerMessageDeflate } from '../compression/permessage-deflate.js';
-import { WebSocket, type ConnectionOptions } from '../websocket/websocket.js';
+import { resolveConnectionOptions, WebSocket, type ConnectionOptions } from '../websocket/websocket.js';
 
 export interface ConnectOptions extends ConnectionOptions {
   /** Subprotocols to offer, in preference order. */
@@ -168,15 +168,7 @@ function attempt(target: Target, headers: Record<string, string>, options: Conne
       ws.url = target.href;
       socket.pause();
       finish(null, ws);
-      ws._attach(socket, result.rest, {
-        maxMessageSize: options.maxMessageSize, maxFrameSize: options.maxFrameSize, maxFragments: options.maxFragments,
-        highWaterMark: options.highWaterMark, maxBufferedAmount: options.maxBufferedAmount,
-        backpressure: options.backpressure, backpressureCloseCode: options.backpressureCloseCode, closeTimeout: options.closeTimeout,
-        role: 'client',
-        protocol: validated.protocol,
-        extensions,
-        deflate,
-      });
+      ws._attach(socket, result.rest, { role: 'client', protocol: validated.protocol, extensions, deflate, connection: resolveConnectionOptions(options) });
       setImmediate(() => ws._startReading()); // after the caller's `await connect()` has added listeners
     };
     socket.on('data', onData);

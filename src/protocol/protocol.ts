@@ -17,6 +17,7 @@ import { encodeFrame } from './frame-writer.js';
 import { DEFAULT_LIMITS, type ProtocolLimits } from './limits.js';
 import { unmaskInPlace } from './mask.js';
 import { isValidUtf8, Utf8Validator } from './utf8.js';
+import { MessageBuffer } from './message-buffer.js';
 
 export type Role = 'server' | 'client';
 
@@ -53,8 +54,6 @@ export interface ProtocolOptions extends Partial<ProtocolLimits> {
 
 const EMPTY = Buffer.alloc(0);
 const MAX_HEADER = 14;
-/** Initial capacity of a message accumulator; it grows geometrically, so memory follows the bytes received. */
-const MIN_ACCUMULATOR = 16 * 1024;
 
 export class WebSocketProtocol {
   readonly role: Role;
@@ -74,7 +73,8 @@ export class WebSocketProtocol {
   private readonly queued: Buffer[] = [];
 
   // ---- current frame header (partial headers are kept here between chunks)
-  private readonly headerBytes = Buffer.allocUnsafe(MAX_HEADER);
+  /** Allocated on first use: most connections never see a header split across chunks. */
+  private headerBytes: Buffer | null = null;
   private headerLength = 0;
   private inPayload = false;
   private fin = false;
@@ -86,15 +86,15 @@ export class WebSocketProtocol {
   private frameReceived = 0;
 
   // ---- control frame payload split across chunks
-  private readonly controlBytes = Buffer.allocUnsafe(MAX_CONTROL_PAYLOAD);
+  private controlBytes: Buffer | null = null;
 
   // ---- the data message being received
   private messageOpcode = 0; // 0: no message open
   private messageCompressed = false;
   private messageLength = 0;
   private fragments = 0;
-  private accumulator: Buffer | null = null;
-  private accumulated = 0;
+  /** Bytes of a message (or compressed frame) that spans chunks; created on first use. */
+  private collected: MessageBuffer | null = null;
   private readonly utf8 = new Utf8Validator();
   /** Whether the current message is being validated piece by piece (fragmented or split across chunks). */
   private streamingUtf8 = false;
@@ -172,8 +172,9 @@ export class WebSocketProtocol {
           // Complete a header that started in an earlier chunk.
           const had = this.headerLength;
           const take = Math.min(MAX_HEADER - had, end - pos);
-          chunk.copy(this.headerBytes, had, pos, pos + take);
-          const size = this.parseHeader(this.headerBytes, 0, had + take);
+          const headerBytes = this.headerBytes!;
+          chunk.copy(headerBytes, had, pos, pos + take);
+          const size = this.parseHeader(headerBytes, 0, had + take);
           if (size < 0) return;
           if (size === 0) {
             this.headerLength = had + take;
@@ -185,14 +186,14 @@ export class WebSocketProtocol {
           const size = this.parseHeader(chunk, pos, end);
           if (size < 0) return;
           if (size === 0) {
-            chunk.copy(this.headerBytes, 0, pos, end);
+            chunk.copy((this.headerBytes ??= Buffer.allocUnsafe(MAX_HEADER)), 0, pos, end);
             this.headerLength = end - pos;
             return;
           }
           pos += size;
         }
         if (this.frameLength === 0) {
-          this.frameDone(EMPTY, true);
+          this.frameDone(EMPTY, true, end);
           continue;
         }
         this.inPayload = true;
@@ -206,7 +207,7 @@ export class WebSocketProtocol {
         pos += remaining;
         if (this.masked) unmaskInPlace(payload, this.maskKey, 0);
         this.inPayload = false;
-        this.frameDone(payload, true);
+        this.frameDone(payload, true, end);
       } else {
         const take = available < remaining ? available : remaining;
         const piece = chunk.subarray(pos, pos + take);
@@ -214,10 +215,10 @@ export class WebSocketProtocol {
         if (this.masked) unmaskInPlace(piece, this.maskKey, this.frameReceived & 3);
         const offset = this.frameReceived;
         this.frameReceived += take;
-        if (!this.framePiece(piece, offset)) return;
+        if (!this.framePiece(piece, offset, end)) return;
         if (this.frameReceived === this.frameLength) {
           this.inPayload = false;
-          this.frameDone(EMPTY, false);
+          this.frameDone(EMPTY, false, end);
         }
       }
     }
@@ -313,12 +314,12 @@ export class WebSocketProtocol {
   }
 
   /** A piece of a payload that spans chunks, already unmasked. Returns false after failing the connection. */
-  private framePiece(piece: Buffer, offset: number): boolean {
+  private framePiece(piece: Buffer, offset: number, chunkLength: number): boolean {
     if (this.opcode >= 0x8) {
-      piece.copy(this.controlBytes, offset);
+      piece.copy((this.controlBytes ??= Buffer.allocUnsafe(MAX_CONTROL_PAYLOAD)), offset);
       return true;
     }
-    this.append(piece);
+    (this.collected ??= new MessageBuffer()).append(piece, chunkLength);
     if (this.messageOpcode === Opcode.TEXT && !this.messageCompressed) {
       if (!this.streamingUtf8) {
         // First piece of a message that spans chunks (earlier whole fragments already turned streaming on).
@@ -333,40 +334,19 @@ export class WebSocketProtocol {
     return true;
   }
 
-  /** Appends to the message (or compressed frame) accumulator, growing it geometrically up to the limit. */
-  private append(piece: Buffer): void {
-    const needed = this.accumulated + piece.length;
-    let acc = this.accumulator;
-    if (acc === null || acc.length < needed) {
-      let capacity = acc === null ? MIN_ACCUMULATOR : acc.length * 2;
-      if (capacity < needed) capacity = needed;
-      const bound = this.messageCompressed ? this.frameLength : this.limits.maxMessageSize;
-      if (capacity > bound && bound >= needed) capacity = bound;
-      const grown = Buffer.allocUnsafe(capacity);
-      if (acc !== null) acc.copy(grown, 0, 0, this.accumulated);
-      this.accumulator = acc = grown;
-    }
-    piece.copy(acc, this.accumulated);
-    this.accumulated = needed;
-  }
-
   /**
    * A frame has been received completely. `whole`: its payload is `payload` (it lay in one chunk);
    * otherwise its bytes were appended piece by piece (`framePiece`).
    */
-  private frameDone(payload: Buffer, whole: boolean): void {
+  private frameDone(payload: Buffer, whole: boolean, chunkLength: number): void {
     const opcode = this.opcode;
     if (opcode >= 0x8) {
-      this.controlFrame(whole ? payload : this.controlBytes.subarray(0, this.frameLength));
+      this.controlFrame(whole ? payload : this.controlBytes!.subarray(0, this.frameLength));
       return;
     }
     if (this.messageCompressed) {
       let framePayload = payload;
-      if (!whole) {
-        framePayload = this.accumulator!.subarray(0, this.accumulated);
-        this.accumulator = null; // handed over: the decompressor may hold it while it works
-        this.accumulated = 0;
-      }
+      if (!whole) framePayload = this.collected!.take(); // handed over: the decompressor may hold it
       const fin = this.fin;
       const isBinary = this.messageOpcode === Opcode.BINARY;
       if (fin) this.endMessage();
@@ -385,7 +365,7 @@ export class WebSocketProtocol {
     }
     if (whole && payload.length > 0) {
       // A whole fragment of a fragmented message: copy it in, and validate it if validation is streaming.
-      this.append(payload);
+      (this.collected ??= new MessageBuffer()).append(payload, chunkLength);
       if (this.messageOpcode === Opcode.TEXT && this.streamingUtf8 && !this.utf8.push(payload)) {
         this.fail(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message');
         return;
@@ -394,16 +374,18 @@ export class WebSocketProtocol {
     if (this.messageOpcode === Opcode.TEXT && !this.streamingUtf8 && !this.fin) {
       // Fail fast: validate what we have at each fragment boundary, so an invalid sequence in the middle
       // of a message is caught in the fragment where it appears.
+      // This is the message's first frame and it came whole: `payload` is all that was collected.
       this.streamingUtf8 = true;
       this.utf8.reset();
-      if (this.accumulated > 0 && !this.utf8.push(this.accumulator!.subarray(0, this.accumulated))) {
+      if (payload.length > 0 && !this.utf8.push(payload)) {
         this.fail(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message');
         return;
       }
     }
     if (!this.fin) return;
     const isText = this.messageOpcode === Opcode.TEXT;
-    const message = this.accumulated === 0 ? EMPTY : this.accumulator!.subarray(0, this.accumulated);
+    const collected = this.collected;
+    const message = collected === null || collected.length === 0 ? EMPTY : collected.take();
     if (isText) {
       const valid = this.streamingUtf8 ? this.utf8.end() : isValidUtf8(message);
       if (!valid) {
@@ -412,7 +394,6 @@ export class WebSocketProtocol {
       }
     }
     this.endMessage();
-    this.accumulator = null; // the delivered message owns this memory now
     this.handler.onMessage(message, !isText);
   }
 
@@ -421,7 +402,7 @@ export class WebSocketProtocol {
     this.messageCompressed = false;
     this.messageLength = 0;
     this.fragments = 0;
-    this.accumulated = 0;
+    this.collected?.reset();
     this.streamingUtf8 = false;
   }
 
@@ -472,7 +453,7 @@ export class WebSocketProtocol {
     if (this.stopped) return;
     this.stopped = true;
     this.queued.length = 0;
-    this.accumulator = null;
+    this.collected = null;
     if (this._state === ReadyState.OPEN) {
       // A code that may not be sent (1005, 1006, 1015: misuse by the layer above) goes out as 1011.
       const code = isValidWireCloseCode(error.closeCode) ? error.closeCode : CloseCode.INTERNAL_ERROR;
@@ -500,7 +481,7 @@ export class WebSocketProtocol {
   abort(): void {
     this.stopped = true;
     this.queued.length = 0;
-    this.accumulator = null;
+    this.collected = null;
     this._state = ReadyState.CLOSED;
   }
 

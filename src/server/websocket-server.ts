@@ -22,7 +22,7 @@ import { ParsedRequestHead } from '../protocol/handshake/http-head.js';
 import { negotiateDeflateOffers, resolveDeflateOptions, type DeflateOptions, type ResolvedDeflateOptions } from '../protocol/extensions/permessage-deflate-negotiation.js';
 import { compressOnce, PerMessageDeflate } from '../compression/permessage-deflate.js';
 import { encodeFrame } from '../protocol/frame-writer.js';
-import { WebSocket, type ConnectionOptions, type SharedCompressedFrame } from '../websocket/websocket.js';
+import { resolveConnectionOptions, WebSocket, type ConnectionOptions, type ResolvedConnectionOptions, type SharedCompressedFrame } from '../websocket/websocket.js';
 import { prepareMessage } from '../websocket/prepared-message.js';
 import { isOriginAllowed, type HandshakeRequest, type OriginPolicy } from './origin.js';
 import { ConnectionSweeper } from './sweeper.js';
@@ -101,6 +101,8 @@ export class WebSocketServer extends EventEmitter {
   private readonly limits: typeof SERVER_DEFAULTS;
   private readonly deflateOptions: DeflateOptions | null;
   private readonly resolvedDeflate: ResolvedDeflateOptions | null;
+  /** Connection options resolved once and shared by every connection of this server. */
+  private readonly connection: ResolvedConnectionOptions;
   private readonly listener: NetServer | null = null;
   private readonly attached: HttpServer | null = null;
   private readonly sweeper: ConnectionSweeper;
@@ -118,6 +120,7 @@ export class WebSocketServer extends EventEmitter {
       heartbeatTimeout: options.heartbeatTimeout ?? SERVER_DEFAULTS.heartbeatTimeout,
       idleTimeout: options.idleTimeout ?? SERVER_DEFAULTS.idleTimeout,
     };
+    this.connection = resolveConnectionOptions(options);
     const pmd = options.perMessageDeflate;
     this.deflateOptions = pmd === true ? {} : pmd ? pmd : null;
     this.resolvedDeflate = this.deflateOptions ? resolveDeflateOptions(this.deflateOptions) : null; // throws on bad options
@@ -129,7 +132,7 @@ export class WebSocketServer extends EventEmitter {
     } else if (!options.noServer) {
       const onConnection = (socket: Socket): void => this.acceptRawSocket(socket);
       // The TLS handshake comes before ours and is bounded by node:tls's own timer (120 s by default): give it ours.
-      const tlsOptions = options.tls ? { handshakeTimeout: this.limits.handshakeTimeout, ...options.tls } : null;
+      const tlsOptions = options.tls ? { noDelay: true, handshakeTimeout: this.limits.handshakeTimeout, ...options.tls } : null;
       this.listener = tlsOptions ? createTlsServer(tlsOptions, onConnection) : createNetServer({ noDelay: true }, onConnection);
       // node:tls reports a failed or timed-out TLS handshake but leaves the socket open.
       if (tlsOptions) this.listener.on('tlsClientError', (_error: Error, socket: Duplex) => socket.destroy());
@@ -280,13 +283,7 @@ export class WebSocketServer extends EventEmitter {
       this.clients.add(ws);
       ws.once('close', () => this.clients.delete(ws));
       socket.removeListener('error', swallow);
-      ws._attach(socket, rest, {
-        ...this.connectionOptions(),
-        role: 'server',
-        protocol,
-        extensions,
-        deflate,
-      });
+      ws._attach(socket, rest, { role: 'server', protocol, extensions, deflate, connection: this.connection });
       callback(ws, request);
       ws._startReading();
     } catch (error) {
@@ -305,15 +302,6 @@ export class WebSocketServer extends EventEmitter {
     } finally {
       done();
     }
-  }
-
-  private connectionOptions(): ConnectionOptions {
-    const o = this.options;
-    return {
-      maxMessageSize: o.maxMessageSize, maxFrameSize: o.maxFrameSize, maxFragments: o.maxFragments,
-      highWaterMark: o.highWaterMark, maxBufferedAmount: o.maxBufferedAmount, backpressure: o.backpressure, backpressureCloseCode: o.backpressureCloseCode,
-      closeTimeout: o.closeTimeout,
-    };
   }
 
   private reject(socket: Duplex, request: HandshakeRequest, status: number, reason: string, headers?: Readonly<Record<string, string>>): void {

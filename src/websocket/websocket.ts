@@ -54,12 +54,42 @@ export interface SendOptions {
   fragmentSize?: number;
 }
 
+/** Connection options with every default filled in: computed once per server (or client), shared by its connections. */
+export interface ResolvedConnectionOptions {
+  readonly highWaterMark: number;
+  readonly maxBufferedAmount: number;
+  readonly backpressure: BackpressurePolicy;
+  readonly backpressureCloseCode: 1008 | 1013;
+  readonly closeTimeout: number;
+  /** Only the limits that were set: the core applies its own defaults to the rest. */
+  readonly limits: Readonly<Partial<ProtocolLimits>>;
+}
+
+/** Fills in the defaults (once per server, not once per connection: idle connections stay small). */
+export function resolveConnectionOptions(options: ConnectionOptions): ResolvedConnectionOptions {
+  const limits: Partial<ProtocolLimits> = {};
+  if (options.maxMessageSize !== undefined) limits.maxMessageSize = options.maxMessageSize;
+  if (options.maxFrameSize !== undefined) limits.maxFrameSize = options.maxFrameSize;
+  if (options.maxFragments !== undefined) limits.maxFragments = options.maxFragments;
+  return Object.freeze({
+    highWaterMark: options.highWaterMark ?? CONNECTION_DEFAULTS.highWaterMark,
+    maxBufferedAmount: options.maxBufferedAmount ?? CONNECTION_DEFAULTS.maxBufferedAmount,
+    backpressure: options.backpressure ?? CONNECTION_DEFAULTS.backpressure,
+    backpressureCloseCode: options.backpressureCloseCode ?? CONNECTION_DEFAULTS.backpressureCloseCode,
+    closeTimeout: options.closeTimeout ?? CONNECTION_DEFAULTS.closeTimeout,
+    limits: Object.freeze(limits),
+  });
+}
+
+const DEFAULT_RESOLVED = resolveConnectionOptions({});
+
 /** Internal: everything a WebSocket needs to start on an upgraded socket. */
-export interface AttachOptions extends ConnectionOptions {
+export interface AttachOptions {
   role: Role;
   protocol: string;
   extensions: string;
   deflate: PerMessageDeflate | null;
+  connection: ResolvedConnectionOptions;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -101,7 +131,10 @@ export class WebSocket extends EventEmitter implements Flushable {
   private socket: Duplex | null = null;
   private core: WebSocketProtocol | null = null;
   private deflate: PerMessageDeflate | null = null;
-  private options: Required<ConnectionOptions> & Partial<ProtocolLimits> = { ...CONNECTION_DEFAULTS } as Required<ConnectionOptions>;
+  private options: ResolvedConnectionOptions = DEFAULT_RESOLVED;
+  /** The outbound cap no longer applies: the close frame of an over-cap connection must still go out. */
+  private capLifted = false;
+  private drainWatched = false;
 
   // outbound
   flushScheduled = false;
@@ -162,22 +195,18 @@ export class WebSocket extends EventEmitter implements Flushable {
     this.protocol = options.protocol;
     this.extensions = options.extensions;
     this.deflate = options.deflate;
-    this.options = { ...CONNECTION_DEFAULTS, ...definedOnly(options) } as Required<ConnectionOptions>;
-    const limits: Partial<ProtocolLimits> = {};
-    if (options.maxMessageSize !== undefined) limits.maxMessageSize = options.maxMessageSize;
-    if (options.maxFrameSize !== undefined) limits.maxFrameSize = options.maxFrameSize;
-    if (options.maxFragments !== undefined) limits.maxFragments = options.maxFragments;
-    this.core = new WebSocketProtocol(new CoreEvents(this), { role: options.role, compressionNegotiated: this.deflate !== null, ...limits });
+    this.options = options.connection;
+    this.core = new WebSocketProtocol(new CoreEvents(this), { role: options.role, compressionNegotiated: this.deflate !== null, ...options.connection.limits });
     this._readyState = ReadyState.OPEN;
 
+    // Servers and connect() set TCP_NODELAY when the socket is created; not again here (a syscall each).
     const s = socket as Socket;
-    if (typeof s.setNoDelay === 'function') s.setNoDelay(true);
-    if (typeof s.setTimeout === 'function') s.setTimeout(0);
+    if (s.timeout) s.setTimeout(0); // an HTTP server's idle timeout must not cut a WebSocket
     socket.on('data', onSocketData);
-    socket.on('end', onSocketEnd);
     socket.on('close', onSocketClose);
     socket.on('error', onSocketError);
-    socket.on('drain', onSocketDrain);
+    // Sockets that allow half-open TCP (http.Server's) do not end themselves when the peer does.
+    if (socket.allowHalfOpen) socket.on('end', onSocketEnd);
     (socket as SocketWithOwner)[OWNER] = this;
 
     this.initialData = head;
@@ -320,6 +349,7 @@ export class WebSocket extends EventEmitter implements Flushable {
   private belowHighWaterMark(pendingBytes: number): boolean {
     if (this.bufferedAmount + pendingBytes < this.options.highWaterMark) return true;
     this.needDrain = true;
+    this.watchDrain();
     return false;
   }
 
@@ -351,7 +381,7 @@ export class WebSocket extends EventEmitter implements Flushable {
     if (socket === null || socket.destroyed) return false;
     const size = Array.isArray(frame) ? frame[0].length + frame[1].length : frame.length;
     const buffered = this.outBytes + socket.writableLength;
-    if (buffered + size > this.options.maxBufferedAmount && !this.closeFrameSent) {
+    if (buffered + size > this.options.maxBufferedAmount && !this.closeFrameSent && !this.capLifted) {
       const policy = this.options.backpressure;
       if (policy === 'drop') {
         this.droppedMessages++;
@@ -363,6 +393,7 @@ export class WebSocket extends EventEmitter implements Flushable {
       }
       // 'wait': keep the message, stop reading from this peer until the buffer drains.
       this.waitingForDrain = true;
+      this.watchDrain();
       this.updateReading();
     }
     if (Array.isArray(frame)) {
@@ -374,6 +405,7 @@ export class WebSocket extends EventEmitter implements Flushable {
     scheduleFlush(this);
     if (buffered + size >= this.options.highWaterMark) {
       this.needDrain = true;
+    this.watchDrain();
       return false;
     }
     return true;
@@ -404,6 +436,13 @@ export class WebSocket extends EventEmitter implements Flushable {
     // The socket emits 'drain' only after a write that returned false: below its own high-water mark (ours
     // may be lower) no 'drain' would come, so ours is emitted once this write has been handed over.
     else if ((this.needDrain || this.waitingForDrain) && !socket.writableNeedDrain) process.nextTick(onFlushedWithoutBackpressure, this);
+  }
+
+  /** Listens for the socket's 'drain' only once backpressure has been seen (one listener less per idle connection). */
+  private watchDrain(): void {
+    if (this.drainWatched || this.socket === null) return;
+    this.drainWatched = true;
+    this.socket.on('drain', onSocketDrain);
   }
 
   /** @internal */
@@ -531,7 +570,7 @@ export class WebSocket extends EventEmitter implements Flushable {
   private failConnection(error: ProtocolError, fromSender = false): void {
     if (this.core === null) return;
     // When the outbound buffer is full, the close frame must still go out behind what is queued.
-    if (fromSender) this.options.maxBufferedAmount = Number.POSITIVE_INFINITY;
+    if (fromSender) this.capLifted = true;
     this.core.failWith(error);
   }
 
@@ -708,10 +747,4 @@ class CoreEvents implements ProtocolHandler {
   onOutput(data: Buffer | [Buffer, Buffer]): void {
     this.ws._enqueue(data);
   }
-}
-
-function definedOnly<T extends object>(options: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const key of Object.keys(options) as Array<keyof T>) if (options[key] !== undefined) out[key] = options[key];
-  return out;
 }
