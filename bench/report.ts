@@ -174,7 +174,7 @@ function chart(): string {
         parts.push(`<rect x="${Math.min(x0, x1)}" y="${y}" width="${Math.max(1, Math.abs(x1 - x0))}" height="${barH}" fill="${colors[server]}"/>`);
         // Worse than ws: the bar goes left and its label sits left of it, clear of the target tick.
         parts.push(v >= 1
-          ? `<text x="${x1 + 4}" y="${y + barH - 2}" fill="#333">${v.toFixed(2)}×</text>`
+          ? `<text x="${Math.max(x1, x(it.target) + 2) + 4}" y="${y + barH - 2}" fill="#333">${v.toFixed(2)}×</text>`
           : `<text x="${x1 - 4}" y="${y + barH - 2}" text-anchor="end" fill="#b91c1c">${v.toFixed(2)}×</text>`);
       }
       y += barH + gap;

@@ -37,7 +37,7 @@ const { values: opt } = parseArgs({
     'no-load': { type: 'boolean', default: false },
     'no-chat': { type: 'boolean', default: false },
     'no-build': { type: 'boolean', default: false },
-    port: { type: 'string', default: '9300' },
+    port: { type: 'string', default: '9740' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -53,7 +53,7 @@ if (opt.help) {
   --servers LIST       wireroom,ws,raw (default: all three; ws is the reference of the ratios)
   --no-micro --no-load --no-chat   skip a part
   --no-build           do not run \`npm run build\` first
-  --port N             base port (default 9300)
+  --port N             base port (default 9740; moves up by 20 when taken)
   --out FILE           raw results (default bench/results/latest.json)
 environment: WSLOAD_SRC=/path/to/shared/bench (default ../shared/bench)`);
   process.exit(0);
@@ -174,13 +174,24 @@ async function loadScenarios(): Promise<void> {
   for (const sc of list) {
     for (let round = 1; round <= rounds; round++) {
       for (const [i, server] of servers.entries()) {
-        const port = basePort + 2 * i;
+        let port = basePort + 2 * i;
         const eta = done > 0 ? Math.round(((Date.now() - started) / done) * (total - done) / 1000) : null;
         progress(`load ${done + 1}/${total}: ${sc.name} round ${round}/${rounds} ${server.label}` + (eta === null ? '' : `  (~${Math.floor(eta / 60)}m${String(eta % 60).padStart(2, '0')}s left)`));
         let fields: Record<string, string>;
         let banner = '';
         try {
-          const running = await startServer(server, port);
+          // Another user of the machine may hold the port (shared/bench/run.sh defaults to 9300): move up.
+          let running = null;
+          let attempt = 0;
+          while (running === null) {
+            try {
+              running = await startServer(server, port + 20 * attempt);
+            } catch (error) {
+              if (attempt >= 4 || !/already in use/.test(String((error as Error).message))) throw error;
+              attempt++;
+            }
+          }
+          port += 20 * attempt;
           fields = await runWsload(built.wsload, sc, server, port, running.pid);
           banner = running.output().split('\n')[0] ?? '';
           await stopServer(running);
