@@ -118,10 +118,7 @@ export class MessageDeflater extends SerialZlibWorker<MessageJob> {
     this.discardStream();
     this.chunks = [];
     this.outputBytes = 0;
-    const failed = this.takeAllQueued();
-    const current = this.abandonCurrent();
-    if (current !== null) failed.unshift(current);
-    for (const job of failed) {
+    for (const job of this.takeAllJobs()) {
       if (deferred) process.nextTick(job.callback, error);
       else job.callback(error);
     }

@@ -204,10 +204,7 @@ export class MessageInflater extends SerialZlibWorker<FrameJob> {
     this.compressedBytesInMessage = 0;
     this.pendingInput = [];
     this.pendingInputLength = 0;
-    const failed = this.takeAllQueued();
-    const current = this.abandonCurrent();
-    if (current !== null) failed.unshift(current);
-    for (const job of failed) {
+    for (const job of this.takeAllJobs()) {
       if (deferred) process.nextTick(job.callback, error);
       else job.callback(error);
     }

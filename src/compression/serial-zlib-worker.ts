@@ -77,6 +77,14 @@ export abstract class SerialZlibWorker<Job> implements ZlibJob {
     return job;
   }
 
+  /** The current job (if any) followed by every queued one, all removed: for failing or closing. */
+  protected takeAllJobs(): Job[] {
+    const jobs = this.takeAllQueued();
+    const current = this.abandonCurrent();
+    if (current !== null) jobs.unshift(current);
+    return jobs;
+  }
+
   private takeNext(): Job | undefined {
     if (this.head >= this.jobs.length) return undefined;
     const job = this.jobs[this.head]!;
