@@ -6,9 +6,9 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { App } from '../app/app.js';
 import { InProcessBroker, type Broker } from '../app/broker.js';
-import { sendText } from '../app/http-handler.js';
-import { ChatHandler, type ChatServices } from './chat-handler.js';
+import type { ChatServices } from './chat-handler.js';
 import { defaultLimits, type ChatLimits } from './limits.js';
+import { ChatMetrics } from './metrics.js';
 import { InProcessPresence, type PresenceRegistry } from './presence.js';
 import { SqliteChatStore } from './sqlite-store.js';
 import type { ChatStore } from './store.js';
@@ -35,6 +35,10 @@ export interface ChatServerOptions {
   readonly store?: ChatStore;
   readonly broker?: Broker;
   readonly presence?: PresenceRegistry;
+  /** Health of shared services for `/healthz` (e.g. `{ ok: false, redis: 'down' }`); not ok answers 503. */
+  readonly health?: () => { readonly ok: boolean; readonly [detail: string]: unknown };
+  /** Where `/metrics` counts come from; default: a fresh ChatMetrics. */
+  readonly metrics?: ChatMetrics;
   /** Where handler errors are reported. Default: stderr. */
   readonly logError?: (context: string, error: unknown) => void;
 }
@@ -89,6 +93,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     logError,
   };
 
+  const metrics = options.metrics ?? new ChatMetrics();
   const app = new App({
     maxMessageSize: limits.maxFrameBytes,
     maxConnections: limits.maxConnections,
@@ -96,8 +101,14 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     ...(options.heartbeatInterval !== undefined && { heartbeatInterval: options.heartbeatInterval }),
     logError,
   })
-    .websocket('/chat', (req) => new ChatHandler(req, services))
-    .route('/healthz', (_req, res) => sendText(res, 200, 'ok', { 'Cache-Control': 'no-store' }))
+    .websocket('/chat', (req) => metrics.chatHandler(req, services))
+    .route('/healthz', (_req, res) => {
+      const { ok, ...details } = options.health?.() ?? { ok: true };
+      const body = JSON.stringify({ status: ok ? 'ok' : 'degraded', ...details, connections: app.clients.size, pid: process.pid });
+      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+      res.end(res.req.method === 'HEAD' ? undefined : body);
+    })
+    .route('/metrics', metrics.route)
     .static('/', options.publicDir ?? defaultPublicDir, { headers: { 'Content-Security-Policy': CONTENT_SECURITY_POLICY, 'Referrer-Policy': 'no-referrer' } });
 
   let server;
@@ -109,6 +120,8 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     await broker.close();
     throw err;
   }
+  metrics.setSources({ connections: () => app.clients.size });
+  metrics.observeHttpServer(server);
   const address = server.address() as AddressInfo;
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 

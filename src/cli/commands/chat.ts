@@ -3,6 +3,8 @@
  * told with a close code, accepted messages are stored, the database is closed).
  */
 import { parseArgs } from 'node:util';
+import { isClusterPrimary, runClusterPrimary, shutdownSignals } from '../../chat/cluster.js';
+import type { RedisChat } from '../../chat/redis/redis-chat.js';
 import { startChatServer, type ChatServer } from '../../chat/server.js';
 import { intFlag, UsageError } from '../flags.js';
 
@@ -19,6 +21,9 @@ Flags:
   --allow-origin <url>    also accept browser pages from this origin (repeatable), e.g. https://chat.example.com
   --public <dir>          serve the page from this directory (default: the bundled page)
   --heartbeat <ms>        protocol ping interval, 0 to disable (default 20000)
+  --redis <url>           share the chat through Redis (redis://host:port/db): history, fan-out and
+                          presence; run as many processes as you like (docs/scale-out.md)
+  --workers <n>           fork n worker processes sharing the port (node:cluster); needs --redis
   -h, --help              show this help`;
 
 interface ChatConfig {
@@ -29,6 +34,8 @@ interface ChatConfig {
   readonly allowedOrigins: string[];
   readonly publicDir: string | undefined;
   readonly heartbeatInterval: number;
+  readonly redisUrl: string | undefined;
+  readonly workers: number;
 }
 
 function parse(argv: string[]): ChatConfig {
@@ -41,6 +48,7 @@ function parse(argv: string[]): ChatConfig {
       options: {
         port: { type: 'string' }, host: { type: 'string' }, db: { type: 'string' }, synchronous: { type: 'string' },
         'allow-origin': { type: 'string', multiple: true }, public: { type: 'string' }, heartbeat: { type: 'string' },
+        redis: { type: 'string' }, workers: { type: 'string' },
       },
     }));
   } catch (error) {
@@ -56,7 +64,13 @@ function parse(argv: string[]): ChatConfig {
   }
   const synchronous = (text(values.synchronous, 'synchronous') ?? 'full').toUpperCase();
   if (synchronous !== 'FULL' && synchronous !== 'NORMAL') throw new UsageError(`--synchronous must be full or normal, got '${values.synchronous ?? ''}'`);
+  const redisUrl = text(values.redis, 'redis');
+  if (redisUrl !== undefined && !/^rediss?:\/\/[^\s]+$/i.test(redisUrl)) throw new UsageError(`--redis needs a URL such as redis://127.0.0.1:6379/0, got '${redisUrl}'`);
+  const workers = intFlag(values.workers, 'workers', 1, 1, 1024);
+  if (workers > 1 && redisUrl === undefined) throw new UsageError('--workers needs --redis: workers share the chat through Redis');
   return {
+    redisUrl,
+    workers,
     port: intFlag(values.port ?? process.env.PORT, 'port', 8888, 0, 65535),
     host: text(values.host, 'host') ?? '127.0.0.1',
     dbPath: text(values.db, 'db') ?? './data/chat.db',
@@ -80,8 +94,16 @@ export async function run(argv: string[]): Promise<number> {
     throw error;
   }
 
+  if (config.workers > 1 && isClusterPrimary()) return runClusterPrimary({ workers: config.workers });
+
+  let redis: RedisChat | undefined;
   let server: ChatServer;
   try {
+    if (config.redisUrl !== undefined) {
+      // Loaded only when asked for: the SQLite-only chat never loads ioredis.
+      const { createRedisChat } = await import('../../chat/redis/redis-chat.js');
+      redis = await createRedisChat({ url: config.redisUrl });
+    }
     server = await startChatServer({
       port: config.port,
       host: config.host,
@@ -90,14 +112,17 @@ export async function run(argv: string[]): Promise<number> {
       allowedOrigins: config.allowedOrigins,
       heartbeatInterval: config.heartbeatInterval,
       ...(config.publicDir !== undefined && { publicDir: config.publicDir }),
+      ...(redis !== undefined && redis.serverOptions()),
     });
   } catch (error) {
+    await redis?.close();
     const e = error as NodeJS.ErrnoException;
     const why = e.code === 'EADDRINUSE' ? `port ${config.port} on ${config.host} is already in use` : e.message;
     console.error(`wireroom chat: cannot start: ${why}`);
     return 1;
   }
-  console.log(`wireroom chat: ${server.url}/ (WebSocket ${server.url.replace(/^http/, 'ws')}/chat), history in ${config.dbPath}`);
+  const where = config.redisUrl !== undefined ? `shared through Redis at ${config.redisUrl.replace(/\/\/[^@/]*@/, '//***@')}` : `history in ${config.dbPath}`;
+  console.log(`wireroom chat: ${server.url}/ (WebSocket ${server.url.replace(/^http/, 'ws')}/chat), ${where}`);
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -118,7 +143,6 @@ export async function run(argv: string[]): Promise<number> {
         },
       );
     };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    for (const signal of shutdownSignals()) process.on(signal, stop);
   });
 }
