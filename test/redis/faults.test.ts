@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { requireRedisOrSkip, TestRedis } from '../helpers/redis.js';
 import { startChatProcess, until } from './fixtures/processes.js';
 import { ResumingClient } from './fixtures/resuming-client.js';
+import { TestClient } from '../chat/fixtures/client.js';
 
 /** Every message id exactly once, in increasing order, from 1 to `n`. */
 function assertComplete(ids: readonly number[], n: number, who: string): void {
@@ -89,12 +90,10 @@ test('Redis stops and comes back: clear errors meanwhile, nothing acknowledged l
   assert.equal(refusal.code, 'STORAGE_UNAVAILABLE');
   assert.equal(refusal.clientId, 'during-0');
   assert.equal(alice.acked.has('during-0'), false, 'nothing acknowledged while Redis is down');
-  const health = await fetch(`${a!.url}/healthz`).catch(() => undefined);
-  if (health !== undefined && health.headers.get('content-type')?.includes('json')) {
-    assert.equal(health.status, 503);
-    const body = (await health.json()) as { status: string; redis: string };
-    assert.deepEqual([body.status, body.redis], ['degraded', 'down']);
-  }
+  const health = await fetch(`${a!.url}/healthz`);
+  assert.equal(health.status, 503);
+  const body = (await health.json()) as { status: string; redis: string };
+  assert.deepEqual([body.status, body.redis], ['degraded', 'down']);
 
   await redis.startAgain();
   // The client's retries go through once the processes have reconnected by themselves.
@@ -106,8 +105,34 @@ test('Redis stops and comes back: clear errors meanwhile, nothing acknowledged l
   for (const [clientId, id] of ackedBefore) assert.equal(alice.acked.get(clientId), id);
   const log = await storedLog(redis.url, 'outage');
   assert.deepEqual(log.map((e) => e.clientId), ['before-0', 'before-1', 'before-2', 'before-3', 'before-4', 'during-0', 'after-0', 'after-1', 'after-2', 'after-3', 'after-4']);
-  if (health !== undefined && health.headers.get('content-type')?.includes('json')) {
-    const after = await fetch(`${a!.url}/healthz`);
+  for (const p of [a!, b!]) {
+    const after = await fetch(`${p.url}/healthz`);
     assert.equal(after.status, 200);
+    assert.deepEqual(await after.json().then((h: { status: string; redis: string }) => [h.status, h.redis]), ['ok', 'up']);
   }
+});
+
+test('presence expires: the members of a killed process leave the room for everyone else', async (t) => {
+  if (!requireRedisOrSkip(t)) return;
+  const redis = await TestRedis.start(t);
+  const env = { WIREROOM_PRESENCE_TTL_MS: '1500' };
+  const [a, b] = await Promise.all([0, 1].map(() => startChatProcess(t, redis.url, [], { env })));
+  const stay = await TestClient.connect(a!.url);
+  t.after(() => stay.close());
+  await stay.join('presence', 'Stays');
+  const doomed = await TestClient.connect(b!.url);
+  const joined = await doomed.join('presence', 'Doomed');
+  assert.deepEqual(joined.members!.map((m) => m.name), ['Stays', 'Doomed']);
+  await stay.next('presence', (m) => m.event === 'join' && m.uid === doomed.uid);
+
+  b!.child.kill('SIGKILL');
+  const started = Date.now();
+  const leave = await stay.next('presence', (m) => m.event === 'leave' && m.uid === doomed.uid, 15_000);
+  assert.equal(leave.name, 'Doomed');
+  assert.deepEqual(leave.members!.map((m) => m.name), ['Stays']);
+  assert.ok(Date.now() - started < 10_000, `expired within the TTL and a refresh (${Date.now() - started} ms)`);
+  // A newcomer does not see the dead member either.
+  const late = await TestClient.connect(a!.url);
+  t.after(() => late.close());
+  assert.deepEqual((await late.join('presence', 'Late')).members!.map((m) => m.name), ['Stays', 'Late']);
 });

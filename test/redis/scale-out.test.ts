@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { TestClient, type Envelope } from '../chat/fixtures/client.js';
 import { requireRedisOrSkip, TestRedis } from '../helpers/redis.js';
 import { startChatProcess, until } from './fixtures/processes.js';
+import { ResumingClient } from './fixtures/resuming-client.js';
 
 function messagesOf(client: TestClient, room: string): Envelope[] {
   return client.all.filter((m) => m.type === 'message' && m.room === room);
@@ -85,8 +86,14 @@ test('history and resume across processes: reconnecting to another process with 
   const seen = messagesOf(reader, 'room-1').map((m) => m.id!);
   reader.close();
   await reader.closed;
-  for (let i = 11; i <= 130; i++) sender.send({ type: 'message', room: 'room-1', clientId: `s${i}`, text: `m${i}` });
-  await until(() => sender.all.filter((m) => m.type === 'ack').length === 130, 'all acked');
+  // 120 more from four writers on all three processes (paced by the CLI's default rate limit).
+  const writers = [a!, b!, c!, a!].map((p, i) => new ResumingClient([p.url], 'room-1', `writer${i}`));
+  for (const w of writers) {
+    await w.start();
+    t.after(() => w.stop());
+  }
+  for (let i = 11; i <= 130; i++) writers[i % 4]!.send(`s${i}`, `m${i}`);
+  await until(() => writers.every((w) => w.outbox.size === 0), 'all acked', 60_000);
 
   // Resume on a third process.
   const back = await TestClient.connect(c!.url);
