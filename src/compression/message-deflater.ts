@@ -35,11 +35,9 @@ export function zlibDeflateWindowBits(negotiated: number): number {
   return negotiated < 9 ? 9 : negotiated;
 }
 
-export class MessageDeflater extends SerialZlibWorker<MessageJob> {
+export class MessageDeflater extends SerialZlibWorker<MessageJob, DeflateRaw> {
   private readonly config: MessageDeflaterConfig;
   /** Created on first use; freed after each message without context takeover, and on close. */
-  private stream: DeflateRaw | null = null;
-  private onStreamFlushed: () => void = noop;
   private chunks: Buffer[] = [];
   private outputBytes = 0;
   private failure: Error | null = null;
@@ -118,25 +116,13 @@ export class MessageDeflater extends SerialZlibWorker<MessageJob> {
     this.discardStream();
     this.chunks = [];
     this.outputBytes = 0;
-    for (const job of this.takeAllJobs()) {
-      if (deferred) process.nextTick(job.callback, error);
-      else job.callback(error);
-    }
-  }
-
-  private discardStream(): void {
-    const stream = this.stream;
-    if (stream === null) return;
-    this.stream = null;
-    this.onStreamFlushed = noop;
-    stream.close();
+    this.failAllJobs(error, deferred);
   }
 }
 
 /** An empty message: with the peer's `00 00 ff ff` it forms an empty stored block. */
 const EMPTY_MESSAGE = Buffer.from([0x00]);
 
-function noop(): void {}
 
 function endsWithSyncTrailer(data: Buffer): boolean {
   const n = data.length;

@@ -43,12 +43,10 @@ export function codecClosedError(): ProtocolError {
   return new ProtocolError(ErrorCodes.INVALID_STATE, CloseCode.INTERNAL_ERROR, 'permessage-deflate codec is closed');
 }
 
-export class MessageInflater extends SerialZlibWorker<FrameJob> {
+export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> {
   private readonly windowBits: number;
   private readonly peerNoContextTakeover: boolean;
   /** Created on first use and freed when no longer needed, so idle connections hold no zlib memory. */
-  private stream: InflateRaw | null = null;
-  private onStreamFlushed: () => void = noop;
   /** Output of the message being inflated. */
   private chunks: Buffer[] = [];
   private inflatedBytes = 0;
@@ -204,22 +202,10 @@ export class MessageInflater extends SerialZlibWorker<FrameJob> {
     this.compressedBytesInMessage = 0;
     this.pendingInput = [];
     this.pendingInputLength = 0;
-    for (const job of this.takeAllJobs()) {
-      if (deferred) process.nextTick(job.callback, error);
-      else job.callback(error);
-    }
-  }
-
-  private discardStream(): void {
-    const stream = this.stream;
-    if (stream === null) return;
-    this.stream = null;
-    this.onStreamFlushed = noop;
-    stream.close();
+    this.failAllJobs(error, deferred);
   }
 }
 
-function noop(): void {}
 
 function invalidData(detail: string): ProtocolError {
   return new ProtocolError(ErrorCodes.INVALID_COMPRESSED_DATA, CloseCode.INVALID_DATA, `Invalid compressed data: ${detail}`);

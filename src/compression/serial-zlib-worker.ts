@@ -5,8 +5,16 @@
  */
 import type { ZlibJob, ZlibJobLimiter } from './zlib-limiter.js';
 
-export abstract class SerialZlibWorker<Job> implements ZlibJob {
+/** What the worker needs of a job and of a zlib stream to fail or discard them. */
+type AnyJob = { callback: (error: never) => void };
+type ClosableStream = { close(): void };
+
+export abstract class SerialZlibWorker<Job extends AnyJob, Stream extends ClosableStream> implements ZlibJob {
   protected readonly limiter: ZlibJobLimiter;
+  /** The zlib stream of this direction, created on first use, or null. */
+  protected stream: Stream | null = null;
+  /** The flush callback bound to the current stream (reset when the stream is discarded). */
+  protected onStreamFlushed: () => void = noop;
   /** The job holding the limiter slot, or null. */
   protected current: Job | null = null;
   private jobs: Job[] = [];
@@ -77,12 +85,28 @@ export abstract class SerialZlibWorker<Job> implements ZlibJob {
     return job;
   }
 
-  /** The current job (if any) followed by every queued one, all removed: for failing or closing. */
-  protected takeAllJobs(): Job[] {
+  /**
+   * Fails the current job and every queued one with `error`, in order. With `deferred` (close) the callbacks
+   * run on the next tick, so a caller is never called back from inside its own `close()`.
+   */
+  protected failAllJobs(error: Parameters<Job['callback']>[0], deferred: boolean): void {
     const jobs = this.takeAllQueued();
     const current = this.abandonCurrent();
     if (current !== null) jobs.unshift(current);
-    return jobs;
+    for (const job of jobs) {
+      const callback = job.callback as (error: unknown) => void;
+      if (deferred) process.nextTick(callback, error);
+      else callback(error);
+    }
+  }
+
+  /** Closes and forgets the zlib stream; late events of the old stream are ignored by their handlers. */
+  protected discardStream(): void {
+    const stream = this.stream;
+    if (stream === null) return;
+    this.stream = null;
+    this.onStreamFlushed = noop;
+    stream.close();
   }
 
   private takeNext(): Job | undefined {
@@ -102,3 +126,5 @@ export abstract class SerialZlibWorker<Job> implements ZlibJob {
     this.limiter.enqueue(this);
   }
 }
+
+function noop(): void {}
