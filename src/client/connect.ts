@@ -168,8 +168,9 @@ function attempt(target: Target, headers: Record<string, string>, options: Conne
       ws.url = target.href;
       socket.pause();
       finish(null, ws);
-      ws._attach(socket, result.rest, { role: 'client', protocol: validated.protocol, extensions, deflate, connection: resolveConnectionOptions(options) });
-      setImmediate(() => ws._startReading()); // after the caller's `await connect()` has added listeners
+      ws._attach(socket, { role: 'client', protocol: validated.protocol, extensions, deflate, connection: resolveConnectionOptions(options) });
+      const rest = result.rest;
+      setImmediate(() => ws._startReading(rest)); // after the caller's `await connect()` has added listeners
     };
     socket.on('data', onData);
     socket.on('error', onError);

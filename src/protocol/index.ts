@@ -7,7 +7,7 @@ export { encodeFrame, encodeTextFrame, headerSize, writeHeader, type FrameFlags 
 export { parseClosePayload, buildClosePayload, type ClosePayload } from './close-frame.js';
 export { Opcode, CloseCode, WS_GUID, isValidWireCloseCode, MAX_CONTROL_PAYLOAD, MAX_CLOSE_REASON_BYTES } from './constants.js';
 export { ErrorCodes, WireroomError, ProtocolError, HandshakeError, type ErrorCode } from './errors.js';
-export { DEFAULT_LIMITS, type ProtocolLimits } from './limits.js';
+export { DEFAULT_LIMITS, resolveLimits, type ProtocolLimits } from './limits.js';
 export { unmaskInPlace, maskInto } from './mask.js';
 export { isValidUtf8, Utf8Validator } from './utf8.js';
 export * from './handshake/index.js';

@@ -23,3 +23,17 @@ export const DEFAULT_LIMITS: Readonly<ProtocolLimits> = Object.freeze({
   maxFrameSize: 1024 * 1024,
   maxFragments: 4096,
 });
+
+/**
+ * Fills in the defaults. `maxFrameSize` follows `maxMessageSize` when only the latter is set (a frame can never
+ * be larger than the message it belongs to). Resolve once and pass the result as `ProtocolOptions.limits` to
+ * share one frozen object between many connections: idle connections stay small.
+ */
+export function resolveLimits(options: Partial<ProtocolLimits>): Readonly<ProtocolLimits> {
+  const maxMessageSize = options.maxMessageSize ?? DEFAULT_LIMITS.maxMessageSize;
+  return Object.freeze({
+    maxMessageSize,
+    maxFrameSize: options.maxFrameSize ?? Math.max(maxMessageSize, options.maxMessageSize === undefined ? DEFAULT_LIMITS.maxFrameSize : 0),
+    maxFragments: options.maxFragments ?? DEFAULT_LIMITS.maxFragments,
+  });
+}

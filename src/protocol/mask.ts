@@ -263,7 +263,7 @@ function xorViaWasm(
  * @param maskOffset 0..3 (taken modulo 4): the index in `mask` that applies to `data[0]`. Non-zero
  *   when a frame's payload arrives in pieces: `(bytes of this payload already processed) % 4`.
  */
-export function unmaskInPlace(data: Buffer, mask: Buffer, maskOffset: number): void {
+export function unmaskInPlace(data: Buffer, mask: Uint8Array, maskOffset: number): void {
   const length = data.length;
   if (length < BYTE_LOOP_MAX) xorBytes(data, 0, length, mask, maskOffset);
   else if (length < WASM_MIN || wasm === null) xorWords(data, 0, length, mask, maskOffset);
@@ -274,7 +274,7 @@ export function unmaskInPlace(data: Buffer, mask: Buffer, maskOffset: number): v
  * Writes `source XOR mask` into `target` starting at `targetOffset` (e.g. right after the frame
  * header a client has just written). `source` is not modified; `target` must have room for it.
  */
-export function maskInto(source: Buffer, mask: Buffer, target: Buffer, targetOffset: number): void {
+export function maskInto(source: Buffer, mask: Uint8Array, target: Buffer, targetOffset: number): void {
   const length = source.length;
   if (targetOffset < 0 || targetOffset + length > target.length) {
     throw new WireroomError(
@@ -298,7 +298,7 @@ export function maskInto(source: Buffer, mask: Buffer, target: Buffer, targetOff
  * The pure-JavaScript path of {@link unmaskInPlace} (byte loop, then 32-bit word loop), whatever the
  * payload size. Exported so tests and benchmarks can exercise the fallback used without WebAssembly.
  */
-export function unmaskInPlaceJs(data: Buffer, mask: Buffer, maskOffset: number): void {
+export function unmaskInPlaceJs(data: Buffer, mask: Uint8Array, maskOffset: number): void {
   if (data.length < BYTE_LOOP_MAX) xorBytes(data, 0, data.length, mask, maskOffset);
   else xorWords(data, 0, data.length, mask, maskOffset);
 }
@@ -307,5 +307,5 @@ export function unmaskInPlaceJs(data: Buffer, mask: Buffer, maskOffset: number):
  * The WebAssembly SIMD path of {@link unmaskInPlace} whatever the payload size, or `null` when this
  * runtime has no WebAssembly SIMD. Exported for tests and benchmarks.
  */
-export const unmaskInPlaceWasm: ((data: Buffer, mask: Buffer, maskOffset: number) => void) | null =
+export const unmaskInPlaceWasm: ((data: Buffer, mask: Uint8Array, maskOffset: number) => void) | null =
   wasm === null ? null : (data, mask, maskOffset) => xorViaWasm(data, 0, data.length, mask, maskOffset, data, 0);

@@ -14,7 +14,7 @@ import { CloseCode, isValidWireCloseCode, MAX_CONTROL_PAYLOAD, Opcode } from './
 import { buildClosePayload, parseClosePayload, truncateReason } from './close-frame.js';
 import { ErrorCodes, ProtocolError, WireroomError, type ErrorCode } from './errors.js';
 import { encodeFrame } from './frame-writer.js';
-import { DEFAULT_LIMITS, type ProtocolLimits } from './limits.js';
+import { resolveLimits, type ProtocolLimits } from './limits.js';
 import { unmaskInPlace } from './mask.js';
 import { isValidUtf8, Utf8Validator } from './utf8.js';
 import { MessageBuffer } from './message-buffer.js';
@@ -46,6 +46,11 @@ export interface ProtocolHandler {
 
 export interface ProtocolOptions extends Partial<ProtocolLimits> {
   role: Role;
+  /**
+   * Limits already resolved by `resolveLimits()`, shared by many connections (the individual limit options are
+   * then ignored). Servers resolve them once: a connection then holds no limits object of its own.
+   */
+  limits?: Readonly<ProtocolLimits>;
   /** RSV1 (permessage-deflate) was negotiated in the handshake. */
   compressionNegotiated?: boolean;
   /** Answer pings with pongs automatically (default true). */
@@ -55,63 +60,71 @@ export interface ProtocolOptions extends Partial<ProtocolLimits> {
 const EMPTY = Buffer.alloc(0);
 const MAX_HEADER = 14;
 
+// Connection flags, packed in one integer: 10,000 idle connections hold one field each instead of eight.
+const STOPPED = 1; // no more input is processed: the peer closed, or failed the protocol
+const PAUSED = 2;
+const PROCESSING = 4; // inside receive()/resume(): re-entrant input is queued
+const IN_PAYLOAD = 8; // the current frame's header has been parsed, its payload has not all arrived
+const AUTO_PONG = 16;
+const RSV1_ALLOWED = 32;
+const MESSAGE_COMPRESSED = 64; // the message in progress has RSV1 on its first frame
+const STREAMING_UTF8 = 128; // the message in progress is validated piece by piece (fragmented or split)
+
+// Bits of the first header byte (RFC 6455 5.2).
+const FIN_BIT = 0x80;
+const RSV1_BIT = 0x40;
+
+/** The 4-byte masking key in the form the unmasking kernels take; filled from the 32-bit key before each use. */
+const maskBytes = new Uint8Array(4);
+function unmask(data: Buffer, key: number, maskOffset: number): void {
+  maskBytes[0] = key >>> 24;
+  maskBytes[1] = key >>> 16;
+  maskBytes[2] = key >>> 8;
+  maskBytes[3] = key;
+  unmaskInPlace(data, maskBytes, maskOffset);
+}
+
 export class WebSocketProtocol {
   readonly role: Role;
-  readonly limits: ProtocolLimits;
-  /** Whether outgoing frames are masked (client role). */
-  readonly masksOutput: boolean;
+  readonly limits: Readonly<ProtocolLimits>;
   private readonly handler: ProtocolHandler;
-  private readonly expectMask: boolean;
-  private readonly autoPong: boolean;
-  private rsv1Allowed: boolean;
-
+  private flags: number;
   private _state: ReadyStateValue = ReadyState.OPEN;
-  /** No more input is processed: the peer closed, or failed the protocol. */
-  private stopped = false;
-  private paused = false;
-  private processing = false;
-  private readonly queued: Buffer[] = [];
 
-  // ---- current frame header (partial headers are kept here between chunks)
-  /** Allocated on first use: most connections never see a header split across chunks. */
-  private headerBytes: Buffer | null = null;
-  private headerLength = 0;
-  private inPayload = false;
-  private fin = false;
-  private rsv1 = false;
-  private opcode = 0;
-  private masked = false;
-  private readonly maskKey = Buffer.allocUnsafe(4);
+  // ---- current frame (a partial header is kept in headerBytes between chunks)
+  /** First header byte of the current frame: FIN, RSV1 and the opcode. */
+  private frameHead = 0;
+  /** The masking key, big-endian in one integer (no Buffer per connection). */
+  private maskKey = 0;
   private frameLength = 0;
   private frameReceived = 0;
-
-  // ---- control frame payload split across chunks
+  private headerLength = 0;
+  /** Allocated on first use: most connections never see a header split across chunks. */
+  private headerBytes: Buffer | null = null;
+  /** A control frame payload split across chunks; allocated on first use. */
   private controlBytes: Buffer | null = null;
 
   // ---- the data message being received
   private messageOpcode = 0; // 0: no message open
-  private messageCompressed = false;
   private messageLength = 0;
   private fragments = 0;
   /** Bytes of a message (or compressed frame) that spans chunks; created on first use. */
   private collected: MessageBuffer | null = null;
-  private readonly utf8 = new Utf8Validator();
-  /** Whether the current message is being validated piece by piece (fragmented or split across chunks). */
-  private streamingUtf8 = false;
+  /** Created for the first message validated piece by piece. */
+  private utf8: Utf8Validator | null = null;
+  /** Input received while paused (or re-entrantly); created on first use. */
+  private queued: Buffer[] | null = null;
 
   constructor(handler: ProtocolHandler, options: ProtocolOptions) {
     this.handler = handler;
     this.role = options.role;
-    this.masksOutput = options.role === 'client';
-    this.expectMask = options.role === 'server';
-    this.autoPong = options.autoPong !== false;
-    this.rsv1Allowed = options.compressionNegotiated === true;
-    const maxMessageSize = options.maxMessageSize ?? DEFAULT_LIMITS.maxMessageSize;
-    this.limits = {
-      maxMessageSize,
-      maxFrameSize: options.maxFrameSize ?? Math.max(maxMessageSize, options.maxMessageSize === undefined ? DEFAULT_LIMITS.maxFrameSize : 0),
-      maxFragments: options.maxFragments ?? DEFAULT_LIMITS.maxFragments,
-    };
+    this.flags = (options.autoPong !== false ? AUTO_PONG : 0) | (options.compressionNegotiated === true ? RSV1_ALLOWED : 0);
+    this.limits = options.limits ?? resolveLimits(options);
+  }
+
+  /** Whether outgoing frames are masked (client role). */
+  get masksOutput(): boolean {
+    return this.role === 'client';
   }
 
   get state(): ReadyStateValue {
@@ -120,54 +133,62 @@ export class WebSocketProtocol {
 
   /** Whether the core has stopped reading (close received or protocol failed). */
   get inputClosed(): boolean {
-    return this.stopped;
+    return (this.flags & STOPPED) !== 0;
   }
 
   // ------------------------------------------------------------------------------------------------ input
 
   /** Feeds bytes received from the peer. Never throws because of what the bytes contain. */
   receive(chunk: Buffer): void {
-    if (this.stopped || chunk.length === 0) return;
-    if (this.paused || this.processing) {
-      this.queued.push(chunk);
+    const flags = this.flags;
+    if ((flags & STOPPED) !== 0 || chunk.length === 0) return;
+    if ((flags & (PAUSED | PROCESSING)) !== 0) {
+      (this.queued ??= []).push(chunk);
       return;
     }
-    this.processing = true;
+    this.flags = flags | PROCESSING;
     try {
       this.parse(chunk);
-      while (!this.paused && !this.stopped && this.queued.length > 0) this.parse(this.queued.shift()!);
+      if (this.queued !== null) this.parseQueued();
     } finally {
-      this.processing = false;
+      this.flags &= ~PROCESSING;
     }
   }
 
   /** Stops delivering events until `resume()`; input received meanwhile is queued (pause the socket too). */
   pause(): void {
-    this.paused = true;
+    this.flags |= PAUSED;
   }
 
   resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    if (this.processing || this.stopped) return;
-    this.processing = true;
+    const flags = this.flags;
+    if ((flags & PAUSED) === 0) return;
+    this.flags = flags & ~PAUSED;
+    if ((flags & (PROCESSING | STOPPED)) !== 0 || this.queued === null) return;
+    this.flags |= PROCESSING;
     try {
-      while (!this.paused && !this.stopped && this.queued.length > 0) this.parse(this.queued.shift()!);
+      this.parseQueued();
     } finally {
-      this.processing = false;
+      this.flags &= ~PROCESSING;
     }
   }
 
   get isPaused(): boolean {
-    return this.paused;
+    return (this.flags & PAUSED) !== 0;
+  }
+
+  /** Parses queued input until it is all consumed, or the core is paused or stopped. */
+  private parseQueued(): void {
+    const queued = this.queued!;
+    while ((this.flags & (PAUSED | STOPPED)) === 0 && queued.length > 0) this.parse(queued.shift()!);
   }
 
   private parse(chunk: Buffer): void {
     const end = chunk.length;
     let pos = 0;
     while (pos < end) {
-      if (this.paused || this.stopped) break;
-      if (!this.inPayload) {
+      if ((this.flags & (PAUSED | STOPPED)) !== 0) break;
+      if ((this.flags & IN_PAYLOAD) === 0) {
         if (this.headerLength > 0) {
           // Complete a header that started in an earlier chunk.
           const had = this.headerLength;
@@ -196,33 +217,34 @@ export class WebSocketProtocol {
           this.frameDone(EMPTY, true, end);
           continue;
         }
-        this.inPayload = true;
+        this.flags |= IN_PAYLOAD;
         this.frameReceived = 0;
       }
       const remaining = this.frameLength - this.frameReceived;
       const available = end - pos;
+      const masked = this.role === 'server'; // parseHeader refused every frame masked the other way
       if (this.frameReceived === 0 && available >= remaining) {
         // The whole payload lies in this chunk: unmask in place, no copy.
         const payload = chunk.subarray(pos, pos + remaining);
         pos += remaining;
-        if (this.masked) unmaskInPlace(payload, this.maskKey, 0);
-        this.inPayload = false;
+        if (masked) unmask(payload, this.maskKey, 0);
+        this.flags &= ~IN_PAYLOAD;
         this.frameDone(payload, true, end);
       } else {
         const take = available < remaining ? available : remaining;
         const piece = chunk.subarray(pos, pos + take);
         pos += take;
-        if (this.masked) unmaskInPlace(piece, this.maskKey, this.frameReceived & 3);
+        if (masked) unmask(piece, this.maskKey, this.frameReceived & 3);
         const offset = this.frameReceived;
         this.frameReceived += take;
         if (!this.framePiece(piece, offset, end)) return;
         if (this.frameReceived === this.frameLength) {
-          this.inPayload = false;
+          this.flags &= ~IN_PAYLOAD;
           this.frameDone(EMPTY, false, end);
         }
       }
     }
-    if (pos < end && !this.stopped) this.queued.unshift(chunk.subarray(pos)); // paused mid-chunk
+    if (pos < end && (this.flags & STOPPED) === 0) (this.queued ??= []).unshift(chunk.subarray(pos)); // paused mid-chunk
   }
 
   /**
@@ -241,13 +263,14 @@ export class WebSocketProtocol {
     else if (length === 127) size += 8;
     if (available < size) return 0;
 
-    const fin = (b0 & 0x80) !== 0;
-    const rsv1 = (b0 & 0x40) !== 0;
+    const fin = (b0 & FIN_BIT) !== 0;
+    const rsv1 = (b0 & RSV1_BIT) !== 0;
     const opcode = b0 & 0x0f;
 
     if ((b0 & 0x30) !== 0) return this.fail(ErrorCodes.UNEXPECTED_RSV, CloseCode.PROTOCOL_ERROR, 'RSV2 and RSV3 must be clear');
-    if (masked !== this.expectMask) {
-      return this.expectMask
+    const expectMask = this.role === 'server';
+    if (masked !== expectMask) {
+      return expectMask
         ? this.fail(ErrorCodes.EXPECTED_MASK, CloseCode.PROTOCOL_ERROR, 'client frames must be masked')
         : this.fail(ErrorCodes.UNEXPECTED_MASK, CloseCode.PROTOCOL_ERROR, 'server frames must not be masked');
     }
@@ -276,60 +299,63 @@ export class WebSocketProtocol {
         if (rsv1) return this.fail(ErrorCodes.UNEXPECTED_RSV, CloseCode.PROTOCOL_ERROR, 'RSV1 set on a continuation frame');
       } else {
         if (this.messageOpcode !== 0) return this.fail(ErrorCodes.EXPECTED_CONTINUATION, CloseCode.PROTOCOL_ERROR, 'new data frame while a fragmented message is in progress');
-        if (rsv1 && !this.rsv1Allowed) return this.fail(ErrorCodes.UNEXPECTED_RSV, CloseCode.PROTOCOL_ERROR, 'RSV1 set but no extension was negotiated');
+        if (rsv1 && (this.flags & RSV1_ALLOWED) === 0) return this.fail(ErrorCodes.UNEXPECTED_RSV, CloseCode.PROTOCOL_ERROR, 'RSV1 set but no extension was negotiated');
       }
-      if (length > this.limits.maxFrameSize) {
-        return this.fail(ErrorCodes.FRAME_TOO_BIG, CloseCode.MESSAGE_TOO_BIG, `frame of ${length} bytes exceeds the limit of ${this.limits.maxFrameSize}`);
+      const limits = this.limits;
+      if (length > limits.maxFrameSize) {
+        return this.fail(ErrorCodes.FRAME_TOO_BIG, CloseCode.MESSAGE_TOO_BIG, `frame of ${length} bytes exceeds the limit of ${limits.maxFrameSize}`);
       }
       const messageLength = (opcode === Opcode.CONTINUATION ? this.messageLength : 0) + length;
-      if (messageLength > this.limits.maxMessageSize) {
-        return this.fail(ErrorCodes.MESSAGE_TOO_BIG, CloseCode.MESSAGE_TOO_BIG, `message exceeds the limit of ${this.limits.maxMessageSize} bytes`);
+      if (messageLength > limits.maxMessageSize) {
+        return this.fail(ErrorCodes.MESSAGE_TOO_BIG, CloseCode.MESSAGE_TOO_BIG, `message exceeds the limit of ${limits.maxMessageSize} bytes`);
       }
       if (opcode === Opcode.CONTINUATION) {
-        if (++this.fragments > this.limits.maxFragments) {
-          return this.fail(ErrorCodes.TOO_MANY_FRAGMENTS, CloseCode.POLICY_VIOLATION, `message has more than ${this.limits.maxFragments} fragments`);
+        if (++this.fragments > limits.maxFragments) {
+          return this.fail(ErrorCodes.TOO_MANY_FRAGMENTS, CloseCode.POLICY_VIOLATION, `message has more than ${limits.maxFragments} fragments`);
         }
       } else {
         this.messageOpcode = opcode;
-        this.messageCompressed = rsv1;
-        this.messageLength = 0;
+        this.flags = (this.flags & ~(MESSAGE_COMPRESSED | STREAMING_UTF8)) | (rsv1 ? MESSAGE_COMPRESSED : 0);
         this.fragments = 1;
-        this.streamingUtf8 = false;
       }
       this.messageLength = messageLength;
     }
 
-    if (masked) {
-      this.maskKey[0] = buf[p]!;
-      this.maskKey[1] = buf[p + 1]!;
-      this.maskKey[2] = buf[p + 2]!;
-      this.maskKey[3] = buf[p + 3]!;
-    }
-    this.fin = fin;
-    this.rsv1 = rsv1;
-    this.opcode = opcode;
-    this.masked = masked;
+    if (masked) this.maskKey = (buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!;
+    this.frameHead = b0;
     this.frameLength = length;
     return size;
   }
 
   /** A piece of a payload that spans chunks, already unmasked. Returns false after failing the connection. */
   private framePiece(piece: Buffer, offset: number, chunkLength: number): boolean {
-    if (this.opcode >= 0x8) {
+    if ((this.frameHead & 0x0f) >= 0x8) {
       piece.copy((this.controlBytes ??= Buffer.allocUnsafe(MAX_CONTROL_PAYLOAD)), offset);
       return true;
     }
     (this.collected ??= new MessageBuffer()).append(piece, chunkLength);
-    if (this.messageOpcode === Opcode.TEXT && !this.messageCompressed) {
-      if (!this.streamingUtf8) {
-        // First piece of a message that spans chunks (earlier whole fragments already turned streaming on).
-        this.streamingUtf8 = true;
-        this.utf8.reset();
-      }
-      if (!this.utf8.push(piece)) {
-        this.fail(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message');
-        return false;
-      }
+    if (this.messageOpcode === Opcode.TEXT && (this.flags & MESSAGE_COMPRESSED) === 0) {
+      // The first piece of a message that spans chunks starts streaming validation (earlier whole fragments
+      // may already have started it).
+      if (!this.validateStreaming(piece, (this.flags & STREAMING_UTF8) === 0)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Validates the next piece of a text message incrementally; `first` starts a new validation. Returns false
+   * after failing the connection.
+   */
+  private validateStreaming(piece: Buffer, first: boolean): boolean {
+    let utf8 = this.utf8;
+    if (first) {
+      this.flags |= STREAMING_UTF8;
+      if (utf8 === null) utf8 = this.utf8 = new Utf8Validator();
+      else utf8.reset();
+    }
+    if (piece.length > 0 && !utf8!.push(piece)) {
+      this.fail(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message');
+      return false;
     }
     return true;
   }
@@ -339,21 +365,22 @@ export class WebSocketProtocol {
    * otherwise its bytes were appended piece by piece (`framePiece`).
    */
   private frameDone(payload: Buffer, whole: boolean, chunkLength: number): void {
-    const opcode = this.opcode;
+    const frameHead = this.frameHead;
+    const opcode = frameHead & 0x0f;
+    const fin = (frameHead & FIN_BIT) !== 0;
     if (opcode >= 0x8) {
-      this.controlFrame(whole ? payload : this.controlBytes!.subarray(0, this.frameLength));
+      this.controlFrame(opcode, whole ? payload : this.controlBytes!.subarray(0, this.frameLength));
       return;
     }
-    if (this.messageCompressed) {
+    if ((this.flags & MESSAGE_COMPRESSED) !== 0) {
       let framePayload = payload;
       if (!whole) framePayload = this.collected!.take(); // handed over: the decompressor may hold it
-      const fin = this.fin;
       const isBinary = this.messageOpcode === Opcode.BINARY;
       if (fin) this.endMessage();
       this.handler.onCompressedFrame(framePayload, fin, isBinary);
       return;
     }
-    if (whole && this.fin && opcode !== Opcode.CONTINUATION) {
+    if (whole && fin && opcode !== Opcode.CONTINUATION) {
       // The common case: a single-frame message that lay in one chunk. Zero-copy.
       if (opcode === Opcode.TEXT && !isValidUtf8(payload)) {
         this.fail(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message');
@@ -363,31 +390,23 @@ export class WebSocketProtocol {
       this.handler.onMessage(payload, opcode === Opcode.BINARY);
       return;
     }
+    const isText = this.messageOpcode === Opcode.TEXT;
     if (whole && payload.length > 0) {
       // A whole fragment of a fragmented message: copy it in, and validate it if validation is streaming.
       (this.collected ??= new MessageBuffer()).append(payload, chunkLength);
-      if (this.messageOpcode === Opcode.TEXT && this.streamingUtf8 && !this.utf8.push(payload)) {
-        this.fail(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message');
-        return;
-      }
+      if (isText && (this.flags & STREAMING_UTF8) !== 0 && !this.validateStreaming(payload, false)) return;
     }
-    if (this.messageOpcode === Opcode.TEXT && !this.streamingUtf8 && !this.fin) {
+    if (isText && (this.flags & STREAMING_UTF8) === 0 && !fin) {
       // Fail fast: validate what we have at each fragment boundary, so an invalid sequence in the middle
       // of a message is caught in the fragment where it appears.
       // This is the message's first frame and it came whole: `payload` is all that was collected.
-      this.streamingUtf8 = true;
-      this.utf8.reset();
-      if (payload.length > 0 && !this.utf8.push(payload)) {
-        this.fail(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message');
-        return;
-      }
+      if (!this.validateStreaming(payload, true)) return;
     }
-    if (!this.fin) return;
-    const isText = this.messageOpcode === Opcode.TEXT;
+    if (!fin) return;
     const collected = this.collected;
     const message = collected === null || collected.length === 0 ? EMPTY : collected.take();
     if (isText) {
-      const valid = this.streamingUtf8 ? this.utf8.end() : isValidUtf8(message);
+      const valid = (this.flags & STREAMING_UTF8) !== 0 ? this.utf8!.end() : isValidUtf8(message);
       if (!valid) {
         this.fail(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message');
         return;
@@ -399,19 +418,18 @@ export class WebSocketProtocol {
 
   private endMessage(): void {
     this.messageOpcode = 0;
-    this.messageCompressed = false;
+    this.flags &= ~(MESSAGE_COMPRESSED | STREAMING_UTF8);
     this.messageLength = 0;
     this.fragments = 0;
     this.collected?.reset();
-    this.streamingUtf8 = false;
   }
 
-  private controlFrame(payload: Buffer): void {
-    switch (this.opcode) {
+  private controlFrame(opcode: number, payload: Buffer): void {
+    switch (opcode) {
       case Opcode.PING: {
         // Copy: the payload may be a view into the receive chunk or into our reusable control buffer.
         const data = Buffer.from(payload);
-        if (this.autoPong && this._state === ReadyState.OPEN) this.handler.onOutput(encodeFrame(Opcode.PONG, data, { mask: this.masksOutput }));
+        if ((this.flags & AUTO_PONG) !== 0 && this._state === ReadyState.OPEN) this.handler.onOutput(encodeFrame(Opcode.PONG, data, { mask: this.masksOutput }));
         this.handler.onPing(data);
         return;
       }
@@ -424,8 +442,7 @@ export class WebSocketProtocol {
           this.failWith(parsed);
           return;
         }
-        this.stopped = true;
-        this.queued.length = 0;
+        this.stop();
         if (this._state === ReadyState.OPEN) {
           // Echo the peer's code (RFC 6455 5.5.1); a close without a code is answered without one.
           const reply = parsed.code === CloseCode.NO_STATUS ? EMPTY : buildClosePayload(parsed.code);
@@ -435,6 +452,12 @@ export class WebSocketProtocol {
         this.handler.onClose(parsed.code, parsed.reason);
       }
     }
+  }
+
+  /** Stops reading for good: later input is ignored, queued input dropped. */
+  private stop(): void {
+    this.flags |= STOPPED;
+    this.queued = null;
   }
 
   // ------------------------------------------------------------------------------------------------ failure
@@ -450,9 +473,8 @@ export class WebSocketProtocol {
    * (e.g. invalid compressed data, or an inflated message over the limit).
    */
   failWith(error: ProtocolError): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.queued.length = 0;
+    if ((this.flags & STOPPED) !== 0) return;
+    this.stop();
     this.collected = null;
     if (this._state === ReadyState.OPEN) {
       // A code that may not be sent (1005, 1006, 1015: misuse by the layer above) goes out as 1011.
@@ -479,8 +501,7 @@ export class WebSocketProtocol {
 
   /** Marks the connection CLOSED without a closing handshake (TCP gone, or terminate()). */
   abort(): void {
-    this.stopped = true;
-    this.queued.length = 0;
+    this.stop();
     this.collected = null;
     this._state = ReadyState.CLOSED;
   }
@@ -495,6 +516,6 @@ export class WebSocketProtocol {
 
   /** Allows RSV1 on data frames from now on (permessage-deflate negotiated). */
   enableCompression(): void {
-    this.rsv1Allowed = true;
+    this.flags |= RSV1_ALLOWED;
   }
 }

@@ -15,7 +15,7 @@ import type { Duplex } from 'node:stream';
 import { CloseCode, Opcode } from '../protocol/constants.js';
 import { HandshakeError } from '../protocol/errors.js';
 import {
-  buildAcceptResponse, buildErrorResponse, HttpHeadParser, validateUpgradeRequest,
+  buildAcceptResponse, buildErrorResponse, HttpHeadParser, resolveHeadLimits, validateUpgradeRequest,
   type HeadLimits, type RequestHead,
 } from '../protocol/handshake/index.js';
 import { ParsedRequestHead } from '../protocol/handshake/http-head.js';
@@ -26,6 +26,7 @@ import { resolveConnectionOptions, WebSocket, type ConnectionOptions, type Resol
 import { prepareMessage } from '../websocket/prepared-message.js';
 import { isOriginAllowed, type HandshakeRequest, type OriginPolicy } from './origin.js';
 import { ConnectionSweeper } from './sweeper.js';
+import { HandshakeDeadlines, type PendingHandshake } from './handshake-deadlines.js';
 
 export type { HandshakeRequest, OriginPolicy } from './origin.js';
 
@@ -106,7 +107,16 @@ export class WebSocketServer extends EventEmitter {
   private readonly listener: NetServer | null = null;
   private readonly attached: HttpServer | null = null;
   private readonly sweeper: ConnectionSweeper;
+  /** Handshakes counted against maxConnections: requests still arriving, being checked or authenticated. */
   private pendingHandshakes = 0;
+  /** Standalone: limits of the request head, resolved (and checked) once. */
+  private readonly headLimits: Readonly<HeadLimits>;
+  /** Standalone: the handshake timeout of every socket whose request is still arriving. */
+  private readonly deadlines: HandshakeDeadlines;
+  /** Every connection's `_onClosed`: one function per server rather than a 'close' listener per connection. */
+  private readonly forgetClient = (ws: WebSocket): void => {
+    this.clients.delete(ws);
+  };
   private closing = false;
   private closed: Promise<void> | null = null;
 
@@ -125,6 +135,8 @@ export class WebSocketServer extends EventEmitter {
     this.deflateOptions = pmd === true ? {} : pmd ? pmd : null;
     this.resolvedDeflate = this.deflateOptions ? resolveDeflateOptions(this.deflateOptions) : null; // throws on bad options
     this.sweeper = new ConnectionSweeper(this.clients, this.limits);
+    this.headLimits = resolveHeadLimits(options.headLimits ?? {}); // throws on bad limits, here rather than per connection
+    this.deadlines = new HandshakeDeadlines(this, this.limits.handshakeTimeout, this.onHandshakeTimeout);
 
     if (options.server) {
       this.attached = options.server;
@@ -168,7 +180,7 @@ export class WebSocketServer extends EventEmitter {
     socket.pause(); // frames that follow are read once the connection is set up
     const requestHead = headFromIncoming(request);
     this.pendingHandshakes++;
-    void this.completeHandshake(requestHead, request, socket, head, callback as (ws: WebSocket, request: HandshakeRequest) => void);
+    this.handshake(requestHead, request, socket, head, callback as ConnectionCallback);
   }
 
   /** Standalone mode: read the handshake request with the core's parser, under a time limit. */
@@ -179,134 +191,170 @@ export class WebSocketServer extends EventEmitter {
       return;
     }
     this.pendingHandshakes++;
-    const parser = new HttpHeadParser('request', this.options.headLimits);
-    const timer = setTimeout(() => {
-      socket.removeListener('data', onData);
-      socket.removeListener('close', onEarlyClose);
-      this.pendingHandshakes--;
-      this.refuse(socket, 408, 'Handshake timeout');
-    }, this.limits.handshakeTimeout);
-    const onData = (chunk: Buffer): void => {
-      const result = parser.push(chunk);
-      if (result.state === 'incomplete') return;
-      socket.removeListener('data', onData);
-      socket.removeListener('close', onEarlyClose);
-      clearTimeout(timer);
-      if (result.state === 'error') {
-        this.pendingHandshakes--;
-        this.refuse(socket, result.error.status, result.error.message, result.error.headers);
-        return;
-      }
-      socket.pause();
-      const request = requestFromHead(result.head, socket);
-      void this.completeHandshake(result.head, request, socket, result.rest, (ws, req) => this.emit('connection', ws, req));
-    };
-    const onEarlyClose = (): void => {
-      clearTimeout(timer);
-      this.pendingHandshakes--;
-    };
-    socket.on('data', onData);
-    socket.once('close', onEarlyClose);
+    (socket as PendingSocket)[PENDING] = this.deadlines.add(socket);
+    socket.on('data', onRequestData);
+    socket.on('close', onRequestClose);
   }
 
-  private async completeHandshake(
-    head: RequestHead,
-    request: HandshakeRequest,
-    socket: Duplex,
-    rest: Buffer,
-    callback: (ws: WebSocket, request: HandshakeRequest) => void,
-  ): Promise<void> {
-    let pending = true;
-    let accepted: WebSocket | null = null;
-    const done = (): void => {
-      if (pending) {
-        pending = false;
-        this.pendingHandshakes--;
-      }
-    };
+  /** @internal Request bytes from a socket of `acceptRawSocket`. */
+  _onRequestData(pending: PendingHandshake, chunk: Buffer): void {
+    // Usually the whole head is in the first chunk; the parser keeps what it needs across chunks otherwise.
+    const parser = (pending.parser ??= new HttpHeadParser('request', this.headLimits));
+    const result = parser.push(chunk);
+    if (result.state === 'incomplete') return;
+    const socket = pending.socket;
+    this.endRequestReading(pending);
+    if (result.state === 'error') {
+      this.pendingHandshakes--;
+      this.refuse(socket, result.error.status, result.error.message, result.error.headers);
+      return;
+    }
+    socket.pause();
+    this.handshake(result.head, new StandaloneRequest(result.head, socket), socket, result.rest, this.emitConnection);
+  }
+
+  /** @internal The socket closed before its request was complete. */
+  _onRequestClose(pending: PendingHandshake): void {
+    this.endRequestReading(pending);
+    this.pendingHandshakes--;
+  }
+
+  private readonly onHandshakeTimeout = (pending: PendingHandshake): void => {
+    this.endRequestReading(pending);
+    this.pendingHandshakes--;
+    this.refuse(pending.socket, 408, 'Handshake timeout');
+  };
+
+  private endRequestReading(pending: PendingHandshake): void {
+    const socket = pending.socket;
+    this.deadlines.remove(pending);
+    socket.removeListener('data', onRequestData);
+    socket.removeListener('close', onRequestClose);
+    (socket as PendingSocket)[PENDING] = null; // not `delete`: that would turn every socket's shape into a dictionary
+  }
+
+  private readonly emitConnection: ConnectionCallback = (ws, request) => {
+    this.emit('connection', ws, request);
+  };
+
+  /**
+   * A complete request (counted in `pendingHandshakes`): checks it, negotiates, asks `authenticate` if set,
+   * then accepts it or answers with an HTTP error.
+   */
+  private handshake(head: RequestHead, request: HandshakeRequest, socket: Duplex, rest: Buffer, callback: ConnectionCallback): void {
+    let terms: AcceptTerms | null;
     try {
-      if (this.closing) return this.reject(socket, request, 503, 'Server is shutting down');
-      if (this.clients.size + this.pendingHandshakes > this.limits.maxConnections) {
-        return this.reject(socket, request, 503, 'Too many connections');
-      }
-      if (this.options.path !== undefined && pathOf(head.target) !== this.options.path) {
-        return this.reject(socket, request, 404, 'Not found');
-      }
-      const upgrade = validateUpgradeRequest(head);
-      if (upgrade instanceof HandshakeError) return this.reject(socket, request, upgrade.status, upgrade.message, upgrade.headers);
-      if (!isOriginAllowed(this.options.allowOrigin ?? 'same-origin', upgrade.origin, upgrade.host, request)) {
-        return this.reject(socket, request, 403, 'Origin not allowed');
-      }
-
-      let protocol = '';
-      if (this.options.handleProtocols) {
-        const chosen = this.options.handleProtocols(upgrade.protocols, request);
-        if (chosen !== false) {
-          if (!upgrade.protocols.includes(chosen)) return this.reject(socket, request, 500, 'Server selected a subprotocol the client did not offer');
-          protocol = chosen;
-        }
-      } else if (this.options.protocols) {
-        protocol = upgrade.protocols.find((offered) => this.options.protocols!.includes(offered)) ?? '';
-      }
-
-      let extensions = '';
-      let deflate: PerMessageDeflate | null = null;
-      if (this.deflateOptions !== null && upgrade.extensions.length > 0) {
-        const accepted = negotiateDeflateOffers(upgrade.extensions, this.deflateOptions);
-        if (accepted !== null) {
-          extensions = accepted.responseHeader;
-          deflate = new PerMessageDeflate('server', accepted.params, this.deflateOptions);
-        }
-      }
-
-      if (this.options.authenticate) {
-        const verdict = await this.options.authenticate(request);
-        if (verdict !== true) {
-          deflate?.close();
-          return this.reject(socket, request, verdict.status, verdict.reason ?? 'Unauthorized', verdict.headers);
-        }
-        if (socket.destroyed) {
-          deflate?.close();
-          return;
-        }
-        if (this.closing) {
-          deflate?.close();
-          return this.reject(socket, request, 503, 'Server is shutting down');
-        }
-      }
-
-      socket.write(buildAcceptResponse({ key: upgrade.key, protocol, extensions }));
-      const ws = new WebSocket();
-      accepted = ws;
-      ws.url = head.target;
-      done();
-      this.clients.add(ws);
-      ws.once('close', () => this.clients.delete(ws));
-      socket.removeListener('error', swallow);
-      ws._attach(socket, rest, { role: 'server', protocol, extensions, deflate, connection: this.connection });
-      callback(ws, request);
-      ws._startReading();
+      terms = this.negotiate(head, request, socket);
     } catch (error) {
-      // An application hook threw: refuse with 500 rather than crash the process. After the 101 the socket
-      // speaks WebSocket, so an HTTP answer there would reach the peer as garbage frames: close with 1011.
-      if (accepted === null) this.reject(socket, request, 500, 'Internal server error');
-      else if (accepted.readyState === WebSocket.OPEN) {
-        accepted.close(CloseCode.INTERNAL_ERROR, 'Internal server error');
-        try {
-          accepted._startReading(); // to read the peer's answer to our close
-        } catch {
-          accepted.terminate();
-        }
+      this.pendingHandshakes--;
+      this.hookFailed(error, null, socket, request, rest);
+      return;
+    }
+    if (terms === null) this.pendingHandshakes--; // refused
+    else if (this.options.authenticate) void this.authenticateThenAccept(terms, head, request, socket, rest, callback);
+    else this.accept(terms, head, request, socket, rest, callback);
+  }
+
+  /** The protocol, origin and policy checks and the negotiation; null after refusing the request. */
+  private negotiate(head: RequestHead, request: HandshakeRequest, socket: Duplex): AcceptTerms | null {
+    if (this.closing) return this.reject(socket, request, 503, 'Server is shutting down');
+    if (this.clients.size + this.pendingHandshakes > this.limits.maxConnections) {
+      return this.reject(socket, request, 503, 'Too many connections');
+    }
+    if (this.options.path !== undefined && pathOf(head.target) !== this.options.path) {
+      return this.reject(socket, request, 404, 'Not found');
+    }
+    const upgrade = validateUpgradeRequest(head);
+    if (upgrade instanceof HandshakeError) return this.reject(socket, request, upgrade.status, upgrade.message, upgrade.headers);
+    if (!isOriginAllowed(this.options.allowOrigin ?? 'same-origin', upgrade.origin, upgrade.host, request)) {
+      return this.reject(socket, request, 403, 'Origin not allowed');
+    }
+
+    let protocol = '';
+    if (this.options.handleProtocols) {
+      const chosen = this.options.handleProtocols(upgrade.protocols, request);
+      if (chosen !== false) {
+        if (!upgrade.protocols.includes(chosen)) return this.reject(socket, request, 500, 'Server selected a subprotocol the client did not offer');
+        protocol = chosen;
       }
-      if (this.listenerCount('error') > 0) this.emit('error', error);
-    } finally {
-      done();
+    } else if (this.options.protocols) {
+      protocol = upgrade.protocols.find((offered) => this.options.protocols!.includes(offered)) ?? '';
+    }
+
+    let extensions = '';
+    let deflate: PerMessageDeflate | null = null;
+    if (this.deflateOptions !== null && upgrade.extensions.length > 0) {
+      const accepted = negotiateDeflateOffers(upgrade.extensions, this.deflateOptions);
+      if (accepted !== null) {
+        extensions = accepted.responseHeader;
+        deflate = new PerMessageDeflate('server', accepted.params, this.deflateOptions);
+      }
+    }
+    return { key: upgrade.key, protocol, extensions, deflate };
+  }
+
+  private async authenticateThenAccept(terms: AcceptTerms, head: RequestHead, request: HandshakeRequest, socket: Duplex, rest: Buffer, callback: ConnectionCallback): Promise<void> {
+    try {
+      const verdict = await this.options.authenticate!(request);
+      if (verdict !== true || socket.destroyed || this.closing) {
+        terms.deflate?.close();
+        this.pendingHandshakes--;
+        if (verdict !== true) this.reject(socket, request, verdict.status, verdict.reason ?? 'Unauthorized', verdict.headers);
+        else if (!socket.destroyed) this.reject(socket, request, 503, 'Server is shutting down');
+        return;
+      }
+    } catch (error) {
+      // Thrown by the hook, or its verdict was not a valid HTTP answer.
+      terms.deflate?.close();
+      if (!socket.destroyed) this.hookFailed(error, null, socket, request, rest);
+      return;
+    }
+    this.accept(terms, head, request, socket, rest, callback);
+  }
+
+  /** Answers 101 and hands the connection to `callback`; then the frames that came with the request are read. */
+  private accept(terms: AcceptTerms, head: RequestHead, request: HandshakeRequest, socket: Duplex, rest: Buffer, callback: ConnectionCallback): void {
+    this.pendingHandshakes--;
+    let ws: WebSocket | null = null;
+    let reading = false;
+    try {
+      const { key, protocol, extensions, deflate } = terms;
+      socket.write(buildAcceptResponse({ key, protocol, extensions }));
+      ws = new WebSocket();
+      ws.url = head.target;
+      this.clients.add(ws);
+      ws._onClosed = this.forgetClient;
+      socket.removeListener('error', swallow);
+      ws._attach(socket, { role: 'server', protocol, extensions, deflate, connection: this.connection });
+      callback(ws, request);
+      reading = true;
+      ws._startReading(rest);
+    } catch (error) {
+      this.hookFailed(error, ws, socket, request, reading ? EMPTY : rest);
     }
   }
 
-  private reject(socket: Duplex, request: HandshakeRequest, status: number, reason: string, headers?: Readonly<Record<string, string>>): void {
+  /**
+   * An application hook threw: refuse with 500 rather than crash the process. After the 101 the socket
+   * speaks WebSocket, so an HTTP answer there would reach the peer as garbage frames: close with 1011.
+   */
+  private hookFailed(error: unknown, ws: WebSocket | null, socket: Duplex, request: HandshakeRequest, unread: Buffer): void {
+    if (ws === null) this.reject(socket, request, 500, 'Internal server error');
+    else if (ws.readyState === WebSocket.OPEN) {
+      ws.close(CloseCode.INTERNAL_ERROR, 'Internal server error');
+      try {
+        ws._startReading(unread); // to read the peer's answer to our close
+      } catch {
+        ws.terminate();
+      }
+    }
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  private reject(socket: Duplex, request: HandshakeRequest, status: number, reason: string, headers?: Readonly<Record<string, string>>): null {
     this.emit('rejected', status, reason, request);
     this.refuse(socket, status, reason, headers);
+    return null;
   }
 
   /** Answers an HTTP error and closes the socket (destroyed for sure after a second). */
@@ -422,6 +470,8 @@ class SharedCompression implements SharedCompressedFrame {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+
 function swallow(): void {}
 
 function pathOf(target: string): string {
@@ -437,8 +487,37 @@ function headFromIncoming(request: IncomingMessage): RequestHead {
   return head;
 }
 
-/** A request object for standalone handshakes, shaped like the parts of IncomingMessage apps use. */
-function requestFromHead(head: RequestHead, socket: Duplex): HandshakeRequest {
+/**
+ * The request of a standalone handshake, shaped like the parts of IncomingMessage applications use. `headers`
+ * is built on first use: most handlers look at the URL only.
+ */
+class StandaloneRequest implements HandshakeRequest {
+  private headerObject: IncomingHttpHeaders | null = null;
+
+  constructor(
+    private readonly head: RequestHead,
+    readonly socket: Duplex,
+  ) {}
+
+  get method(): string {
+    return this.head.method;
+  }
+
+  get url(): string {
+    return this.head.target;
+  }
+
+  get httpVersion(): string {
+    return `${this.head.versionMajor}.${this.head.versionMinor}`;
+  }
+
+  get headers(): IncomingHttpHeaders {
+    return (this.headerObject ??= headerObject(this.head));
+  }
+}
+
+/** The headers as node:http presents them: repeats joined with ', ', except set-cookie (an array). */
+function headerObject(head: RequestHead): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
   for (const [name, value] of head.headers) {
     const previous = headers[name];
@@ -446,11 +525,30 @@ function requestFromHead(head: RequestHead, socket: Duplex): HandshakeRequest {
     else if (Array.isArray(previous)) previous.push(value);
     else headers[name] = `${previous}, ${value}`;
   }
-  return {
-    method: head.method,
-    url: head.target,
-    headers,
-    socket,
-    httpVersion: `${head.versionMajor}.${head.versionMinor}`,
-  } as HandshakeRequest;
+  return headers;
+}
+
+/** What `negotiate()` agreed on for an accepted handshake. */
+interface AcceptTerms {
+  key: string;
+  protocol: string;
+  extensions: string;
+  deflate: PerMessageDeflate | null;
+}
+
+type ConnectionCallback = (ws: WebSocket, request: HandshakeRequest) => void;
+
+// Sockets of `acceptRawSocket` carry their pending handshake; the listeners are shared functions (`this` is
+// the socket), so a connection costs no closures.
+const PENDING = Symbol('wireroom.pendingHandshake');
+type PendingSocket = Socket & { [PENDING]?: PendingHandshake | null };
+
+function onRequestData(this: Socket, chunk: Buffer): void {
+  const pending = (this as PendingSocket)[PENDING];
+  if (pending) pending.server._onRequestData(pending, chunk);
+}
+
+function onRequestClose(this: Socket): void {
+  const pending = (this as PendingSocket)[PENDING];
+  if (pending) pending.server._onRequestClose(pending);
 }

@@ -49,6 +49,13 @@ interface EchoConfig {
   port: number; host: string; maxMessageSize: number; maxFragments: number; heartbeatInterval: number; deflate: boolean; anyOrigin: boolean;
 }
 
+const AS_BINARY = { binary: true };
+const AS_TEXT = { binary: false };
+
+function echo(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  this.send(data, isBinary ? AS_BINARY : AS_TEXT);
+}
+
 function serve(config: EchoConfig): Promise<number> {
   return new Promise((resolve) => {
     const room = new Set<WebSocket>();
@@ -64,13 +71,20 @@ function serve(config: EchoConfig): Promise<number> {
       maxConnections: 1_000_000,
       maxBufferedAmount: 2 * config.maxMessageSize + 1024 * 1024,
     });
+    // Listeners are shared functions (`this` is the connection): no closures per connection.
+    function relay(data: Buffer, isBinary: boolean): void {
+      server.broadcast(room, data, isBinary ? AS_BINARY : AS_TEXT);
+    }
+    function leave(this: WebSocket): void {
+      room.delete(this);
+    }
     server.on('connection', (ws: WebSocket, request: { url?: string }) => {
       if (request.url === '/broadcast') {
         room.add(ws);
-        ws.on('close', () => room.delete(ws));
-        ws.on('message', (data: Buffer, isBinary: boolean) => server.broadcast(room, data, { binary: isBinary }));
+        ws.on('close', leave);
+        ws.on('message', relay);
       } else {
-        ws.on('message', (data: Buffer, isBinary: boolean) => ws.send(data, { binary: isBinary }));
+        ws.on('message', echo);
       }
     });
     server.on('error', (error: Error) => {

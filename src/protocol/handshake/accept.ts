@@ -1,17 +1,32 @@
 /**
  * The `Sec-WebSocket-Key` / `Sec-WebSocket-Accept` pair (RFC 6455 sections 1.3, 4.1 and 4.2.2).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { WS_GUID } from '../constants.js';
+
+/**
+ * One-shot hashing (`crypto.hash`, Node 20.12+): ~0.3 us and no Hash object per handshake, against ~1.1 us
+ * for createHash().update().digest(). Older runtimes take the stream API.
+ */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64') => string }).hash;
 
 /** `Sec-WebSocket-Accept` for a client key: base64(SHA-1(key + GUID)), computed over the key as sent. */
 export function computeAcceptKey(key: string): string {
-  return createHash('sha1').update(key + WS_GUID, 'latin1').digest('base64');
+  // crypto.hash encodes a string as UTF-8, the handshake hashes the key's bytes as sent (latin1): the two agree
+  // on ASCII, which every valid key is.
+  const input = key + WS_GUID;
+  if (oneShotHash !== undefined && isAscii(input)) return oneShotHash('sha1', input, 'base64');
+  return crypto.createHash('sha1').update(input, 'latin1').digest('base64');
+}
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 /** A fresh client key: 16 cryptographically random bytes, base64-encoded (RFC 6455 4.1, item 7). */
 export function generateKey(): string {
-  return randomBytes(16).toString('base64');
+  return crypto.randomBytes(16).toString('base64');
 }
 
 /** 1 for the 64 characters of the standard base64 alphabet (RFC 4648 section 4, not base64url). */

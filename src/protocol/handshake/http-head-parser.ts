@@ -46,6 +46,26 @@ export const DEFAULT_HEAD_LIMITS: Readonly<HeadLimits> = Object.freeze({
   maxHeaders: 128,
 });
 
+/** Limit objects already checked by `resolveHeadLimits()`. */
+const RESOLVED = new WeakSet<object>([DEFAULT_HEAD_LIMITS]);
+
+/**
+ * Fills in the defaults and checks every limit.
+ * @throws WireroomError `INVALID_ARGUMENT` if a limit is not a positive integer.
+ */
+export function resolveHeadLimits(limits: Partial<HeadLimits>): Readonly<HeadLimits> {
+  if (RESOLVED.has(limits)) return limits as HeadLimits;
+  const merged: HeadLimits = { ...DEFAULT_HEAD_LIMITS, ...limits };
+  for (const [name, value] of Object.entries(merged)) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, `${name} must be a positive integer`);
+    }
+  }
+  const resolved = Object.freeze(merged);
+  RESOLVED.add(resolved);
+  return resolved;
+}
+
 /** Which message the parser reads: `request` on the server side, `response` on the client side. */
 export type HeadKind = 'request' | 'response';
 
@@ -85,15 +105,13 @@ export class HttpHeadParser<K extends HeadKind = HeadKind> {
   private carry: Buffer | null = null;
   private carryLength = 0;
 
-  constructor(kind: K, limits: Partial<HeadLimits> = {}) {
+  /**
+   * @throws WireroomError `INVALID_ARGUMENT` if a limit is not a positive integer. Limits returned by
+   * `resolveHeadLimits()` are used as they are (a server resolves them once, not once per connection).
+   */
+  constructor(kind: K, limits: Partial<HeadLimits> = DEFAULT_HEAD_LIMITS) {
     this.kind = kind;
-    const merged: HeadLimits = { ...DEFAULT_HEAD_LIMITS, ...limits };
-    for (const [name, value] of Object.entries(merged)) {
-      if (!Number.isSafeInteger(value) || value < 1) {
-        throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, `${name} must be a positive integer`);
-      }
-    }
-    this.limits = merged;
+    this.limits = RESOLVED.has(limits) ? (limits as HeadLimits) : resolveHeadLimits(limits);
   }
 
   /**

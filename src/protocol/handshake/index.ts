@@ -20,6 +20,7 @@ export type { HeaderFields, RequestHead, ResponseHead } from './http-head.js';
 export {
   DEFAULT_HEAD_LIMITS,
   HttpHeadParser,
+  resolveHeadLimits,
   type HeadFor,
   type HeadKind,
   type HeadLimits,

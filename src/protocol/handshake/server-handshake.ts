@@ -21,7 +21,7 @@ import { formatHeaderLines, type ExtraHeaders } from './header-lines.js';
 import { parseExtensionOffers, parseTokenList, type ExtensionOffer } from './header-values.js';
 import { isSafeFieldValue, isToken } from './http-chars.js';
 import type { RequestHead } from './http-head.js';
-import { connectionHasUpgrade, upgradesToWebSocket } from './list-header.js';
+import { connectionValueHasUpgrade, upgradeValueHasWebSocket } from './list-header.js';
 import { statusText } from './status-text.js';
 
 /** A validated WebSocket upgrade request. */
@@ -55,7 +55,7 @@ function badRequest(message: string, headers?: Record<string, string>): Handshak
  * for the status of each rule).
  */
 export function validateUpgradeRequest(head: RequestHead, options: UpgradeRequestOptions = {}): UpgradeRequest | HandshakeError {
-  const supportedVersion = String(options.supportedVersion ?? 13);
+  const supportedVersion = options.supportedVersion === undefined ? '13' : String(options.supportedVersion);
 
   if (head.method !== 'GET') {
     return new HandshakeError(ErrorCodes.HANDSHAKE_METHOD, 405, 'A WebSocket handshake must use GET', { Allow: 'GET' });
@@ -63,42 +63,83 @@ export function validateUpgradeRequest(head: RequestHead, options: UpgradeReques
   if (head.versionMajor < 1 || (head.versionMajor === 1 && head.versionMinor < 1)) {
     return badRequest('A WebSocket handshake requires HTTP/1.1');
   }
-  const hosts = head.getAll('host');
-  if (hosts.length !== 1 || hosts[0] === '') return badRequest('Exactly one non-empty Host header is required');
-  if (!upgradesToWebSocket(head.getAll('upgrade'))) return badRequest('Missing or invalid Upgrade header (expected websocket)');
-  if (!connectionHasUpgrade(head.getAll('connection'))) return badRequest('Missing or invalid Connection header (expected Upgrade)');
 
-  const versions = head.getAll('sec-websocket-version');
-  const versionHeader = { 'Sec-WebSocket-Version': supportedVersion };
-  if (versions.length !== 1) return badRequest('Exactly one Sec-WebSocket-Version header is required', versionHeader);
-  if (versions[0] !== supportedVersion) {
-    return new HandshakeError(ErrorCodes.HANDSHAKE_VERSION, 426, `Unsupported WebSocket version (supported: ${supportedVersion})`, versionHeader);
+  // One pass over the header lines (names are lower-case) collects what the rules below check, in their order.
+  let hosts = 0;
+  let host = '';
+  let upgrade = false;
+  let connection = false;
+  let versions = 0;
+  let version = '';
+  let keys = 0;
+  let key = '';
+  let origins = 0;
+  let origin: string | undefined;
+  let protocolValues: string[] | null = null;
+  let extensionValues: string[] | null = null;
+  for (const [name, value] of head.headers) {
+    switch (name) {
+      case 'host':
+        if (hosts++ === 0) host = value;
+        break;
+      case 'upgrade':
+        upgrade ||= upgradeValueHasWebSocket(value);
+        break;
+      case 'connection':
+        connection ||= connectionValueHasUpgrade(value);
+        break;
+      case 'sec-websocket-version':
+        if (versions++ === 0) version = value;
+        break;
+      case 'sec-websocket-key':
+        if (keys++ === 0) key = value;
+        break;
+      case 'origin':
+        if (origins++ === 0) origin = value;
+        break;
+      case 'sec-websocket-protocol':
+        (protocolValues ??= []).push(value);
+        break;
+      case 'sec-websocket-extensions':
+        (extensionValues ??= []).push(value);
+        break;
+    }
   }
 
-  const keys = head.getAll('sec-websocket-key');
-  if (keys.length !== 1 || !isValidClientKey(keys[0]!)) return badRequest('Missing, repeated or invalid Sec-WebSocket-Key header');
+  if (hosts !== 1 || host === '') return badRequest('Exactly one non-empty Host header is required');
+  if (!upgrade) return badRequest('Missing or invalid Upgrade header (expected websocket)');
+  if (!connection) return badRequest('Missing or invalid Connection header (expected Upgrade)');
 
-  const origins = head.getAll('origin');
-  if (origins.length > 1) return badRequest('Repeated Origin header');
+  if (versions !== 1) return badRequest('Exactly one Sec-WebSocket-Version header is required', { 'Sec-WebSocket-Version': supportedVersion });
+  if (version !== supportedVersion) {
+    return new HandshakeError(ErrorCodes.HANDSHAKE_VERSION, 426, `Unsupported WebSocket version (supported: ${supportedVersion})`, { 'Sec-WebSocket-Version': supportedVersion });
+  }
+
+  if (keys !== 1 || !isValidClientKey(key)) return badRequest('Missing, repeated or invalid Sec-WebSocket-Key header');
+  if (origins > 1) return badRequest('Repeated Origin header');
 
   const protocols: string[] = [];
-  for (const value of head.getAll('sec-websocket-protocol')) {
-    const list = parseTokenList(value);
-    if (list === null || list.length === 0) return badRequest('Invalid Sec-WebSocket-Protocol header');
-    for (const protocol of list) {
-      if (protocols.includes(protocol)) return badRequest('Repeated subprotocol in Sec-WebSocket-Protocol header');
-      protocols.push(protocol);
+  if (protocolValues !== null) {
+    for (const value of protocolValues) {
+      const list = parseTokenList(value);
+      if (list === null || list.length === 0) return badRequest('Invalid Sec-WebSocket-Protocol header');
+      for (const protocol of list) {
+        if (protocols.includes(protocol)) return badRequest('Repeated subprotocol in Sec-WebSocket-Protocol header');
+        protocols.push(protocol);
+      }
     }
   }
 
   const extensions: ExtensionOffer[] = [];
-  for (const value of head.getAll('sec-websocket-extensions')) {
-    const offers = parseExtensionOffers(value);
-    if (offers === null) return badRequest('Invalid Sec-WebSocket-Extensions header');
-    extensions.push(...offers);
+  if (extensionValues !== null) {
+    for (const value of extensionValues) {
+      const offers = parseExtensionOffers(value);
+      if (offers === null) return badRequest('Invalid Sec-WebSocket-Extensions header');
+      extensions.push(...offers);
+    }
   }
 
-  return { key: keys[0]!, path: head.target, host: hosts[0]!, origin: origins[0], protocols, extensions, head };
+  return { key, path: head.target, host, origin, protocols, extensions, head };
 }
 
 /** Options of `buildAcceptResponse`. */
