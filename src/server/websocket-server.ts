@@ -15,7 +15,7 @@ import type { Duplex } from 'node:stream';
 import { CloseCode, Opcode } from '../protocol/constants.js';
 import { HandshakeError } from '../protocol/errors.js';
 import {
-  buildAcceptResponse, buildErrorResponse, HttpHeadParser, resolveHeadLimits, validateUpgradeRequest,
+  acceptResponseHead, buildErrorResponse, HttpHeadParser, resolveHeadLimits, validateUpgradeRequest,
   type HeadLimits, type RequestHead,
 } from '../protocol/handshake/index.js';
 import { ParsedRequestHead } from '../protocol/handshake/http-head.js';
@@ -209,7 +209,8 @@ export class WebSocketServer extends EventEmitter {
       this.refuse(socket, result.error.status, result.error.message, result.error.headers);
       return;
     }
-    socket.pause();
+    // The socket keeps flowing: a synchronous handshake attaches the connection's 'data' listener before any
+    // more input can be delivered (authenticate() pauses it).
     this.handshake(result.head, new StandaloneRequest(result.head, socket), socket, result.rest, this.emitConnection);
   }
 
@@ -251,8 +252,10 @@ export class WebSocketServer extends EventEmitter {
       return;
     }
     if (terms === null) this.pendingHandshakes--; // refused
-    else if (this.options.authenticate) void this.authenticateThenAccept(terms, head, request, socket, rest, callback);
-    else this.accept(terms, head, request, socket, rest, callback);
+    else if (this.options.authenticate) {
+      socket.pause(); // frames that follow are read once the connection is set up
+      void this.authenticateThenAccept(terms, head, request, socket, rest, callback);
+    } else this.accept(terms, head, request, socket, rest, callback);
   }
 
   /** The protocol, origin and policy checks and the negotiation; null after refusing the request. */
@@ -319,7 +322,7 @@ export class WebSocketServer extends EventEmitter {
     let reading = false;
     try {
       const { key, protocol, extensions, deflate } = terms;
-      socket.write(buildAcceptResponse({ key, protocol, extensions }));
+      socket.write(acceptResponseHead({ key, protocol, extensions }), 'latin1');
       ws = new WebSocket();
       ws.url = head.target;
       this.clients.add(ws);

@@ -27,6 +27,7 @@ export {
   type HeadResult,
 } from './http-head-parser.js';
 export {
+  acceptResponseHead,
   buildAcceptResponse,
   buildErrorResponse,
   validateUpgradeRequest,

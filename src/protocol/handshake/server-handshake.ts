@@ -160,11 +160,18 @@ const ACCEPT_PREFIX = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\
 
 /**
  * Builds the complete `101 Switching Protocols` response head that accepts a handshake.
- * The common case (no extras) builds one string and one Buffer.
  * @throws WireroomError `INVALID_ARGUMENT` if the protocol is not a token, the extensions value or an
  *   extra header holds CR/LF/control characters, or an extra header would override a handshake header.
  */
 export function buildAcceptResponse(options: AcceptResponseOptions): Buffer {
+  return Buffer.from(acceptResponseHead(options), 'latin1');
+}
+
+/**
+ * `buildAcceptResponse` as a string of Latin-1 characters (one per byte): a socket writes it without a
+ * Buffer object in between.
+ */
+export function acceptResponseHead(options: AcceptResponseOptions): string {
   let head = ACCEPT_PREFIX + computeAcceptKey(options.key) + '\r\n';
   const { protocol, extensions, headers } = options;
   if (protocol !== undefined && protocol !== '') {
@@ -176,7 +183,7 @@ export function buildAcceptResponse(options: AcceptResponseOptions): Buffer {
     head += 'Sec-WebSocket-Extensions: ' + extensions + '\r\n';
   }
   if (headers !== undefined) head += formatHeaderLines(headers, ACCEPT_RESERVED);
-  return Buffer.from(head + '\r\n', 'latin1');
+  return head + '\r\n';
 }
 
 const ERROR_RESERVED = new Set(['connection', 'content-type', 'content-length', 'transfer-encoding']);
