@@ -14,6 +14,7 @@ import {
   open,
   peerFrame,
   serverFrame,
+  splitAt,
   splitEvery,
 } from '../helpers/frames.js';
 
@@ -500,4 +501,32 @@ describe('receive() robustness', () => {
     assert.ok(bin.rec.messages[0]!.data.equals(bytes(256)));
     assert.ok(buildFrame(OP.BINARY, bytes(256)).subarray(0, 4).equals(Buffer.from([0x82, 0x7e, 0x01, 0x00])));
   });
+});
+
+test('a one-frame binary message split across chunks arrives intact, whatever the cuts and the key', () => {
+  let seed = 7;
+  const random = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  for (const size of [2, 5, 159, 161, 700, 1500, 5000, 70_000, 300_000]) {
+    const payload = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) payload[i] = random(256);
+    const key = Uint8Array.of(random(256), random(256), random(256), random(256));
+    const frame = clientFrame(OP.BINARY, payload, { mask: key });
+    const headerLength = frame.length - size;
+    const cutPatterns: number[][] = [
+      [headerLength + 1], // one byte, then the rest: the second piece starts at mask phase 1
+      [headerLength + (size >> 1)],
+      Array.from({ length: 8 }, () => headerLength + 1 + random(size - 1)).sort((a, b) => a - b),
+      size <= 5000 ? Array.from({ length: size - 1 }, (_, i) => headerLength + 1 + i) : [headerLength + 3, headerLength + 4096, headerLength + 70_001],
+    ];
+    for (const cuts of cutPatterns) {
+      const { proto, rec } = open('server', { maxMessageSize: 1 << 20 });
+      feed(proto, ...splitAt(frame, cuts));
+      assert.equal(rec.messages.length, 1, `size ${size}, cuts ${cuts.length}`);
+      assert.equal(rec.messages[0]!.isBinary, true);
+      assert.ok(rec.messages[0]!.data.equals(payload), `size ${size}: payload intact after ${cuts.length} cuts`);
+    }
+  }
 });
