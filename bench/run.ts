@@ -32,7 +32,7 @@ const { values: opt } = parseArgs({
     duration: { type: 'string' },
     warmup: { type: 'string' },
     scenarios: { type: 'string' },
-    servers: { type: 'string', default: 'wireroom,ws,raw' },
+    servers: { type: 'string', default: 'wireroom,ws,raw,floor' },
     'no-micro': { type: 'boolean', default: false },
     'no-load': { type: 'boolean', default: false },
     'no-chat': { type: 'boolean', default: false },
@@ -50,7 +50,8 @@ if (opt.help) {
   --duration S         measured seconds per echo/fanout run (default 5; quick 2)
   --warmup S           echo warm-up seconds (default 2; quick 1)
   --scenarios LIST     echo32,echo16k,echo1m,fan1k,fan10k,idle10k (default: all)
-  --servers LIST       wireroom,ws,raw (default: all three; ws is the reference of the ratios)
+  --servers LIST       wireroom,ws,raw,floor (default: all; ws is the reference of the ratios;
+                       floor, a node:net server that only answers the 101, runs in idle10k only)
   --no-micro --no-load --no-chat   skip a part
   --no-build           do not run \`npm run build\` first
   --port N             base port (default 9740; moves up by 20 when taken)
@@ -141,6 +142,9 @@ const servers: ServerSpec[] = [
   { name: 'wireroom', label: 'Wireroom', argv: [process.execPath, join(repo, 'bin/wireroom.js'), 'echo'], raw: false },
   { name: 'ws', label: 'ws + bufferutil', argv: [], env: { WS_NODE_MODULES: nodeModules }, raw: false },
   { name: 'raw', label: 'raw node:net', argv: [], raw: true },
+  // The least any Node.js server must do per handshake (accept, one read, SHA-1, one write, hold the socket):
+  // the floor of the handshake rate and of the memory per idle connection, which raw TCP connects understate.
+  { name: 'floor', label: '101-only floor', argv: [process.execPath, join(repo, 'bench/servers/handshake-floor.cjs')], raw: false, only: ['idle10k'] },
 ].filter((s) => opt.servers.split(',').includes(s.name));
 
 const runs: LoadRun[] = [];
@@ -168,12 +172,13 @@ async function loadScenarios(): Promise<void> {
   }
   const wanted = (opt.scenarios ?? 'echo32,echo16k,echo1m,fan1k,fan10k,idle10k').split(',');
   const list = scenarios(timing).filter((s) => wanted.includes(s.name));
-  const total = list.length * rounds * servers.length;
+  const serversFor = (scenario: string): ServerSpec[] => servers.filter((s) => s.only === undefined || s.only.includes(scenario));
+  const total = rounds * list.reduce((sum, sc) => sum + serversFor(sc.name).length, 0);
   let done = 0;
   const started = Date.now();
   for (const sc of list) {
     for (let round = 1; round <= rounds; round++) {
-      for (const [i, server] of servers.entries()) {
+      for (const [i, server] of serversFor(sc.name).entries()) {
         let port = basePort + 2 * i;
         const eta = done > 0 ? Math.round(((Date.now() - started) / done) * (total - done) / 1000) : null;
         progress(`load ${done + 1}/${total}: ${sc.name} round ${round}/${rounds} ${server.label}` + (eta === null ? '' : `  (~${Math.floor(eta / 60)}m${String(eta % 60).padStart(2, '0')}s left)`));

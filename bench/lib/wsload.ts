@@ -18,6 +18,8 @@ export interface ServerSpec {
   env?: Record<string, string>;
   /** Raw TCP (no WebSocket): echo on PORT, byte relay on PORT+1. */
   raw: boolean;
+  /** Run only in these scenarios (default: all). */
+  only?: string[];
 }
 
 export interface ScenarioSpec {
