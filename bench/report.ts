@@ -194,7 +194,7 @@ function chart(): string {
   }
   const ly = height - 4;
   parts.push(`<rect x="${left}" y="${ly - 9}" width="10" height="10" fill="${colors['wireroom']}"/><text x="${left + 14}" y="${ly}">Wireroom</text>`);
-  parts.push(`<rect x="${left + 90}" y="${ly - 9}" width="10" height="10" fill="${colors['raw']}"/><text x="${left + 104}" y="${ly}">Node floor: raw node:net (no WebSocket work); idle10k: a node:net server that only answers the 101</text>`);
+  parts.push(`<rect x="${left + 90}" y="${ly - 9}" width="10" height="10" fill="${colors['raw']}"/><text x="${left + 104}" y="${ly}">Node floor: raw node:net; idle10k: a server that only answers the 101</text>`);
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
 }
