@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect } from '../../src/client/connect.js';
 import { WireroomError } from '../../src/protocol/errors.js';
-import type { WebSocket } from '../../src/websocket/websocket.js';
+import { WebSocket } from '../../src/websocket/websocket.js';
+import { WebSocketServer } from '../../src/server/websocket-server.js';
 import {
   Cleanup, closeCodeOf, delay, maskedFrame, next, rawConnect, rawWebSocket, readAll, startServer, until, within, type RawPeer,
 } from '../helpers/loopback.js';
@@ -322,5 +323,50 @@ describe('garbage never crashes the server', () => {
     await check();
     await until(() => server.clients.size === 1, 5000, 'only the bystander left');
     assert.deepEqual(uncaught, []);
+  });
+});
+
+describe('the WebSocket object itself (no socket)', () => {
+  it('keeps the EventEmitter listener semantics: names are own keys only, any string is an event name', () => {
+    const ws = new WebSocket();
+    assert.deepEqual(ws.eventNames(), []);
+    for (const name of ['toString', 'constructor', 'hasOwnProperty', '__proto__']) assert.equal(ws.listenerCount(name), 0, name);
+    const calls: string[] = [];
+    const onMessage = (data: string): void => void calls.push(`message:${data}`);
+    ws.on('message', onMessage);
+    ws.on('toString', () => calls.push('toString'));
+    ws.on('__proto__', () => calls.push('__proto__'));
+    ws.once('message', (data: string) => calls.push(`once:${data}`));
+    assert.deepEqual(ws.eventNames().sort(), ['__proto__', 'message', 'toString']);
+    assert.equal(ws.emit('message', 'a'), true);
+    assert.equal(ws.emit('message', 'b'), true);
+    assert.equal(ws.emit('toString'), true);
+    assert.equal(ws.emit('__proto__'), true);
+    assert.equal(ws.emit('constructor'), false);
+    assert.deepEqual(calls, ['message:a', 'once:a', 'message:b', 'toString', '__proto__']);
+    ws.off('message', onMessage);
+    assert.equal(ws.listenerCount('message'), 0);
+    ws.removeAllListeners();
+    assert.deepEqual(ws.eventNames(), []);
+    assert.equal(typeof ws.toString, 'function', 'instance methods are not shadowed by event names');
+  });
+
+  it('readyState constants on the instance and the class; binaryType takes only its two values', () => {
+    const ws = new WebSocket();
+    assert.deepEqual([ws.CONNECTING, ws.OPEN, ws.CLOSING, ws.CLOSED], [0, 1, 2, 3]);
+    assert.deepEqual([WebSocket.CONNECTING, WebSocket.OPEN, WebSocket.CLOSING, WebSocket.CLOSED], [0, 1, 2, 3]);
+    assert.equal(ws.readyState, ws.CONNECTING);
+    assert.equal(ws.binaryType, 'nodebuffer');
+    ws.binaryType = 'arraybuffer';
+    assert.equal(ws.binaryType, 'arraybuffer');
+    (ws as { binaryType: string }).binaryType = 'blob'; // invalid: ignored, as browsers do
+    assert.equal(ws.binaryType, 'arraybuffer');
+    ws.binaryType = 'nodebuffer';
+    assert.equal(ws.binaryType, 'nodebuffer');
+  });
+
+  it('invalid headLimits throw when the server is created, not on every connection', () => {
+    assert.throws(() => new WebSocketServer({ noServer: true, headLimits: { maxHeaders: 0 } }), (error: unknown) => error instanceof WireroomError && error.code === 'WS_ERR_INVALID_ARGUMENT');
+    assert.throws(() => new WebSocketServer({ noServer: true, headLimits: { maxHeaderBytes: 1.5 } }), WireroomError);
   });
 });
