@@ -14,7 +14,7 @@ import type { WebSocketServer } from './websocket-server.js';
 export class PendingHandshake {
   /** @internal */ prev: PendingHandshake | null = null;
   /** @internal */ next: PendingHandshake | null = null;
-  /** Created for a request that does not arrive in one chunk. */
+  /** The request parser, created on the first chunk. */
   parser: HttpHeadParser<'request'> | null = null;
 
   constructor(

@@ -59,9 +59,15 @@ export interface ServerOptions extends ConnectionOptions {
   perMessageDeflate?: boolean | DeflateOptions;
   /** Most open connections plus handshakes in progress; more get 503. Default 10,000. */
   maxConnections?: number;
-  /** Time allowed from TCP accept to a complete handshake request (slowloris). Default 10,000 ms. */
+  /**
+   * Time allowed from TCP accept to a complete handshake request (slowloris). Default 10,000 ms. One sweep every
+   * eighth of it (10 ms to 1 s) cuts off the late ones: a handshake is cut off up to that much later.
+   */
   handshakeTimeout?: number;
-  /** Handshake head limits (standalone; an attached server's own HTTP parser applies its limits). */
+  /**
+   * Handshake head limits (standalone; an attached server's own HTTP parser applies its limits). Checked when
+   * the server is created, in every mode: an invalid value throws WireroomError(WS_ERR_INVALID_ARGUMENT).
+   */
   headLimits?: Partial<HeadLimits>;
   /** Ping every connection this often (ms); 0 disables. Default 20,000. */
   heartbeatInterval?: number;
@@ -168,7 +174,7 @@ export class WebSocketServer extends EventEmitter {
   // ------------------------------------------------------------------------------------------- handshakes
 
   private readonly onHttpUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    this.handleUpgrade(request, socket, head, (ws, req) => this.emit('connection', ws, req));
+    this.handleUpgrade(request, socket, head, this.emitConnection);
   };
 
   /**
@@ -198,7 +204,8 @@ export class WebSocketServer extends EventEmitter {
 
   /** @internal Request bytes from a socket of `acceptRawSocket`. */
   _onRequestData(pending: PendingHandshake, chunk: Buffer): void {
-    // Usually the whole head is in the first chunk; the parser keeps what it needs across chunks otherwise.
+    // Usually the whole head is in the first chunk (the parser is created for it and dropped with the pending
+    // handshake); otherwise the parser keeps what it needs across chunks.
     const parser = (pending.parser ??= new HttpHeadParser('request', this.headLimits));
     const result = parser.push(chunk);
     if (result.state === 'incomplete') return;
@@ -297,22 +304,29 @@ export class WebSocketServer extends EventEmitter {
   }
 
   private async authenticateThenAccept(terms: AcceptTerms, head: RequestHead, request: HandshakeRequest, socket: Duplex, rest: Buffer, callback: ConnectionCallback): Promise<void> {
+    let verdict: AuthResult;
     try {
-      const verdict = await this.options.authenticate!(request);
-      if (verdict !== true || socket.destroyed || this.closing) {
-        terms.deflate?.close();
-        this.pendingHandshakes--;
-        if (verdict !== true) this.reject(socket, request, verdict.status, verdict.reason ?? 'Unauthorized', verdict.headers);
-        else if (!socket.destroyed) this.reject(socket, request, 503, 'Server is shutting down');
-        return;
-      }
+      verdict = await this.options.authenticate!(request);
     } catch (error) {
-      // Thrown by the hook, or its verdict was not a valid HTTP answer.
       terms.deflate?.close();
-      if (!socket.destroyed) this.hookFailed(error, null, socket, request, rest);
+      this.pendingHandshakes--;
+      this.hookFailed(error, null, socket, request, rest);
       return;
     }
-    this.accept(terms, head, request, socket, rest, callback);
+    if (verdict === true && !socket.destroyed && !this.closing) {
+      this.accept(terms, head, request, socket, rest, callback);
+      return;
+    }
+    terms.deflate?.close();
+    this.pendingHandshakes--;
+    if (socket.destroyed) return; // the client left while we waited
+    try {
+      if (verdict !== true) this.reject(socket, request, verdict.status, verdict.reason ?? 'Unauthorized', verdict.headers);
+      else this.reject(socket, request, 503, 'Server is shutting down');
+    } catch (error) {
+      // The verdict was not a valid HTTP answer (no status, 999, ...), or a 'rejected' listener threw.
+      this.hookFailed(error, null, socket, request, rest);
+    }
   }
 
   /** Answers 101 and hands the connection to `callback`; then the frames that came with the request are read. */
@@ -442,7 +456,7 @@ export class WebSocketServer extends EventEmitter {
       for (const ws of this.clients) ws.once('close', () => setImmediate(check));
     });
     this.closed = Promise.all([listenerClosed, allClosed]).then(() => {
-      // Attached: upgrades that come while closing (or draining) are answered 503 by completeHandshake();
+      // Attached: upgrades that come while closing (or draining) are answered 503 by negotiate();
       // without our listener the HTTP server would take them for plain requests.
       if (this.attached) this.attached.removeListener('upgrade', this.onHttpUpgrade);
       this.emit('close');
@@ -495,27 +509,26 @@ function headFromIncoming(request: IncomingMessage): RequestHead {
  * is built on first use: most handlers look at the URL only.
  */
 class StandaloneRequest implements HandshakeRequest {
+  readonly method: string;
+  url: string;
+  readonly httpVersion: string;
   private headerObject: IncomingHttpHeaders | null = null;
 
   constructor(
     private readonly head: RequestHead,
     readonly socket: Duplex,
-  ) {}
-
-  get method(): string {
-    return this.head.method;
-  }
-
-  get url(): string {
-    return this.head.target;
-  }
-
-  get httpVersion(): string {
-    return `${this.head.versionMajor}.${this.head.versionMinor}`;
+  ) {
+    this.method = head.method;
+    this.url = head.target;
+    this.httpVersion = `${head.versionMajor}.${head.versionMinor}`;
   }
 
   get headers(): IncomingHttpHeaders {
     return (this.headerObject ??= headerObject(this.head));
+  }
+
+  set headers(headers: IncomingHttpHeaders) {
+    this.headerObject = headers;
   }
 }
 

@@ -95,7 +95,7 @@ const EMPTY = Buffer.alloc(0);
  */
 const COALESCE_LIMIT = 8 * 1024;
 
-// Connection flags, packed in one integer (`bits`): 10,000 idle connections hold one field each, not eleven.
+// Connection flags, packed in one integer (`bits`): 10,000 idle connections hold one field each, not twelve.
 const CLOSE_SENT = 1; // our close frame is queued (or the connection failed): nothing more may be sent
 const CLOSE_RECEIVED = 2;
 const CLOSE_EMITTED = 4;

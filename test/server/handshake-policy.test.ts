@@ -66,21 +66,44 @@ describe('authenticate hook', () => {
     assert.deepEqual(seen, ['Bearer good', 'Bearer banned', 'undefined', 'undefined']);
   });
 
-  it('a hook that throws is answered with 500 and the server keeps serving', T, async () => {
+  it('a hook that throws, rejects or answers nonsense is answered with 500, and frees its connection slot', T, async () => {
     let calls = 0;
     const { server, url } = await startServer({
-      authenticate: async (): Promise<true> => {
-        if (++calls === 1) throw new Error('database down');
+      maxConnections: 1, // a slot leaked by a failed hook would turn the last handshake into a 503
+      authenticate: (): Promise<true> | true => {
+        calls++;
+        if (calls === 1) throw new Error('database down');
+        if (calls === 2) return Promise.reject(new Error('database still down'));
+        if (calls === 3) return Promise.resolve(null as unknown as true);
+        if (calls === 4) return Promise.resolve({ status: 999 } as unknown as true);
         return true;
       },
     });
     cleanup.server(server);
     const errors: unknown[] = [];
     server.on('error', (e: unknown) => errors.push(e));
-    assert.equal((await refusedStatus(connect(`${url}/`))).status, 500);
-    assert.equal(errors.length, 1);
+    for (let i = 0; i < 4; i++) assert.equal((await refusedStatus(connect(`${url}/`))).status, 500, `failure ${i + 1}`);
+    assert.equal(errors.length, 4);
     const ws = await accepted(`${url}/`);
     assert.equal(ws.readyState, ws.OPEN);
+  });
+});
+
+describe('the request object of a standalone handshake', () => {
+  it('has url, method and httpVersion as own properties, headers as node:http shapes them, and can be rewritten', T, async () => {
+    const { server, url } = await startServer();
+    cleanup.server(server);
+    const seen = new Promise<HandshakeRequest & { httpVersion?: string }>((resolve) => server.once('connection', (_ws: WebSocket, request: HandshakeRequest) => resolve(request)));
+    await accepted(`${url}/room?id=7`, { headers: { 'X-Trace': 't-1', Cookie: 'a=b' } });
+    const request = await seen;
+    assert.equal({ ...request }.url, '/room?id=7');
+    assert.equal({ ...request }.method, 'GET');
+    assert.equal(request.httpVersion, '1.1');
+    assert.equal(request.headers['x-trace'], 't-1');
+    assert.equal(request.headers.cookie, 'a=b');
+    assert.equal(request.headers.upgrade?.toString().toLowerCase(), 'websocket');
+    request.url = '/rewritten';
+    assert.equal(request.url, '/rewritten');
   });
 });
 

@@ -111,7 +111,7 @@ export class HttpHeadParser<K extends HeadKind = HeadKind> {
    */
   constructor(kind: K, limits: Partial<HeadLimits> = DEFAULT_HEAD_LIMITS) {
     this.kind = kind;
-    this.limits = RESOLVED.has(limits) ? (limits as HeadLimits) : resolveHeadLimits(limits);
+    this.limits = resolveHeadLimits(limits);
   }
 
   /**
