@@ -7,8 +7,8 @@
  * - `prepareMessage()`: frame a message once for many recipients.
  * The sans-I/O protocol core is exported separately as `wireroom/protocol`.
  */
-export { WebSocket, type SendOptions, type ConnectionOptions, type BackpressurePolicy, CONNECTION_DEFAULTS } from './websocket/websocket.js';
-export { PreparedMessage, prepareMessage } from './websocket/prepared-message.js';
+export { WebSocket, type SendOptions, type ConnectionOptions, type BackpressurePolicy, CONNECTION_DEFAULTS } from './connection/websocket.js';
+export { PreparedMessage, prepareMessage } from './connection/fanout.js';
 export {
   WebSocketServer, SERVER_DEFAULTS, type ServerOptions, type ShutdownOptions, type AuthResult, type HandshakeRequest, type OriginPolicy,
 } from './server/websocket-server.js';

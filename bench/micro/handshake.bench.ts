@@ -9,7 +9,7 @@
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
-import type { WebSocket } from '../../src/websocket/websocket.js';
+import type { WebSocket } from '../../src/connection/websocket.js';
 
 const REQUEST = Buffer.from(
   'GET /echo HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +

@@ -137,7 +137,8 @@ export function runMicro(rounds: number, timeMs: number, progress: (s: string) =
       onMessage(data: Buffer) { received += data.length; },
       onCompressedFrame() {}, onPing() {}, onPong() {}, onClose() {},
       onError(e) { throw e; },
-      onOutput() {},
+      onOutputReady() {},
+      transportBuffered() { return 0; },
     };
     const protocol = new WebSocketProtocol(handler, { role: 'server', maxMessageSize: 64 * 1024 * 1024 });
     const a = (): void => { for (const c of chunks) protocol.receive(c); };

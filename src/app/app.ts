@@ -10,7 +10,7 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type ServerOptions } from '../server/websocket-server.js';
-import type { WebSocket } from '../websocket/websocket.js';
+import type { WebSocket } from '../connection/websocket.js';
 import { sendText, type HttpHandler } from './http-handler.js';
 import { staticFiles, type StaticFilesOptions } from './static-files.js';
 import { ATTACH, type HandlerHost, type WebSocketHandler } from './websocket-handler.js';

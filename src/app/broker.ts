@@ -3,7 +3,7 @@
  * broker spanning processes (Redis pub/sub) can implement it; `LocalFanout` is the part every broker
  * shares: delivering one publish to the subscribers of this process with the frame built once.
  */
-import { prepareMessage, type PreparedMessage } from '../websocket/prepared-message.js';
+import { prepareMessage, type PreparedMessage } from '../connection/fanout.js';
 
 /** Metadata travelling with a published message, serialisable so that it can cross processes. */
 export interface PublishMeta {

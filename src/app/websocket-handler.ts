@@ -4,8 +4,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { isOriginAllowed } from '../server/origin.js';
-import type { PreparedMessage } from '../websocket/prepared-message.js';
-import type { WebSocket } from '../websocket/websocket.js';
+import type { PreparedMessage } from '../connection/fanout.js';
+import type { WebSocket } from '../connection/websocket.js';
 import type { PublishMeta, Subscriber } from './broker.js';
 
 /** @internal What a handler needs from the App that accepted it. */

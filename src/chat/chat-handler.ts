@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Broker, PublishMeta } from '../app/broker.js';
 import { WebSocketHandler } from '../app/websocket-handler.js';
-import type { PreparedMessage } from '../websocket/prepared-message.js';
+import type { PreparedMessage } from '../connection/fanout.js';
 import type { ChatLimits } from './limits.js';
 import type { PresenceRegistry } from './presence.js';
 import { fitPage } from './reply-budget.js';

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { PreparedMessage } from '../websocket/prepared-message.js';
+import type { PreparedMessage } from '../connection/fanout.js';
 import { ChatHandler, type ChatServices } from './chat-handler.js';
 
 /** Upper bounds (seconds) of the broker round-trip histogram. */

@@ -41,6 +41,8 @@ export class PerMessageDeflate {
   readonly params: Readonly<NegotiatedDeflate>;
   /** Messages shorter than this many bytes should be sent uncompressed (see `shouldCompress`). */
   readonly threshold: number;
+  /** The options it was made with (level, memLevel, ...): a broadcast compressed once for it uses the same. */
+  readonly options: Readonly<DeflateOptions>;
   private readonly inflater: MessageInflater;
   private readonly deflater: MessageDeflater;
   private isClosed = false;
@@ -56,6 +58,7 @@ export class PerMessageDeflate {
     this.role = role;
     this.params = Object.freeze({ ...params });
     this.threshold = resolved.threshold;
+    this.options = options;
     const limiter = sharedZlibLimiter(resolved.concurrencyLimit);
     const isServer = role === 'server';
     this.inflater = new MessageInflater({

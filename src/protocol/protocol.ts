@@ -3,9 +3,18 @@
  *
  * Bytes in, events out: `receive(chunk)` parses any chunking of the byte stream (one byte at a time up to many
  * frames per chunk), unmasks, validates UTF-8 as it arrives (fail-fast), reassembles fragments, answers pings
- * and close frames, enforces limits, and reports everything to a handler object. Outbound bytes (pong and close
- * replies, the close frame of a failed connection) go to `handler.onOutput`. No sockets, no timers, no promises:
- * the same core drives server and client connections and can be tested and fuzzed on plain buffers.
+ * and close frames, enforces limits, and reports everything to a handler object.
+ *
+ * Messages in, bytes out: every frame that leaves the connection (data, fragments, pings, pongs, close) is
+ * decided and accounted here, in send order, with the one close state machine of the connection. The I/O layer
+ * is told when output is ready (`handler.onOutputReady`), takes it with `takeOutput()` and only moves bytes.
+ * A message whose frame is produced asynchronously (compression) holds its place as a `PendingFrame`; our Close,
+ * whether we start the closing handshake or answer the peer's, goes out after every message accepted before it
+ * (RFC 6455 5.5.1). At most one pong is pending (5.5.3: answering the most recent ping is enough), and when the
+ * buffered output reaches the high-water mark the core stops reading until the I/O layer reports progress
+ * (`outputWritten()`), so a peer that never reads keeps its floods in the kernel, not in our heap.
+ * No sockets, no timers, no promises: the same core drives server and client connections and can be tested
+ * and fuzzed on plain buffers.
  *
  * Nothing is thrown out of `receive()`: a peer's violation becomes `handler.onError(ProtocolError)` after the
  * close frame carrying its close code has been emitted, and the core ignores all later input.
@@ -13,8 +22,9 @@
 import { CloseCode, isValidWireCloseCode, MAX_CONTROL_PAYLOAD, Opcode } from './constants.js';
 import { buildClosePayload, parseClosePayload, truncateReason } from './close-frame.js';
 import { ErrorCodes, ProtocolError, WireroomError, type ErrorCode } from './errors.js';
-import { encodeFrame } from './frame-writer.js';
+import { encodeFrame, encodeTextFrame } from './frame-writer.js';
 import { resolveLimits, type ProtocolLimits } from './limits.js';
+import { DEFAULT_OUTBOUND, frameSize, PendingFrame, SendStatus, type FrameBytes, type OutboundLimits, type SendStatusValue } from './outbound.js';
 import { unmaskInPlace } from './mask.js';
 import { isValidUtf8, Utf8Validator } from './utf8.js';
 import { MessageBuffer } from './message-buffer.js';
@@ -38,10 +48,15 @@ export interface ProtocolHandler {
   onPong(payload: Buffer): void;
   /** The peer's close frame (code 1005 when it carried none). The reply, if due, was already emitted. */
   onClose(code: number, reason: string): void;
-  /** The peer broke the protocol. The close frame with `error.closeCode` was already emitted (if allowed). */
+  /** The peer broke the protocol. The close frame with `error.closeCode` was already queued (if allowed). */
   onError(error: ProtocolError): void;
-  /** Bytes to send to the peer, in order. */
-  onOutput(data: Buffer | [Buffer, Buffer]): void;
+  /**
+   * Output is waiting: call `takeOutput()` (now or later in the same turn). Called once until it is taken,
+   * not once per frame.
+   */
+  onOutputReady(): void;
+  /** Bytes the transport holds that the peer has not taken yet (counted against the outbound limits). */
+  transportBuffered(): number;
 }
 
 export interface ProtocolOptions extends Partial<ProtocolLimits> {
@@ -55,6 +70,8 @@ export interface ProtocolOptions extends Partial<ProtocolLimits> {
   compressionNegotiated?: boolean;
   /** Answer pings with pongs automatically (default true). */
   autoPong?: boolean;
+  /** Outbound limits (high-water mark, cap, backpressure policy), shared. Default `DEFAULT_OUTBOUND`. */
+  outbound?: Readonly<OutboundLimits>;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -69,6 +86,14 @@ const AUTO_PONG = 16;
 const RSV1_ALLOWED = 32;
 const MESSAGE_COMPRESSED = 64; // the message in progress has RSV1 on its first frame
 const STREAMING_UTF8 = 128; // the message in progress is validated piece by piece (fragmented or split)
+const OUTPUT_FULL = 256; // buffered output at the high-water mark: input waits until the I/O layer reports progress
+const CLOSE_QUEUED = 512; // our close frame is accepted (maybe waiting behind pending frames): no more data
+const CLOSE_READY = 1024; // our close frame is in the ready output
+const CLOSE_SENT = 2048; // our close frame was taken by the I/O layer
+const CLOSE_RECEIVED = 4096;
+const CAP_LIFTED = 8192; // the close frame of an over-cap connection must still go out
+const OUTPUT_SIGNALLED = 16384; // onOutputReady was called and the output not taken yet
+const INPUT_HELD = PAUSED | OUTPUT_FULL;
 
 // Bits of the first header byte (RFC 6455 5.2).
 const FIN_BIT = 0x80;
@@ -115,11 +140,26 @@ export class WebSocketProtocol {
   /** Input received while paused (or re-entrantly); created on first use. */
   private queued: Buffer[] | null = null;
 
+  // ---- output (see the class comment)
+  readonly outbound: Readonly<OutboundLimits>;
+  /** Frames ready for the transport, in order; created on first use, handed over by takeOutput(). */
+  private ready: Buffer[] | null = null;
+  private readyBytes = 0;
+  /** Frames behind an unfinished PendingFrame (the first entry), in send order; null when none waits. */
+  private waiting: Array<Buffer | PendingFrame> | null = null;
+  private waitingBytes = 0;
+  /** The pong answering the most recent ping, not yet taken (RFC 6455 5.5.3). */
+  private pendingPong: Buffer | null = null;
+  /** The peer's close code (or the code of the failure), for the I/O layer's 'close' event. */
+  closeCode: number = CloseCode.ABNORMAL;
+  closeReason = '';
+
   constructor(handler: ProtocolHandler, options: ProtocolOptions) {
     this.handler = handler;
     this.role = options.role;
     this.flags = (options.autoPong !== false ? AUTO_PONG : 0) | (options.compressionNegotiated === true ? RSV1_ALLOWED : 0);
     this.limits = options.limits ?? resolveLimits(options);
+    this.outbound = options.outbound ?? DEFAULT_OUTBOUND;
   }
 
   /** Whether outgoing frames are masked (client role). */
@@ -142,7 +182,7 @@ export class WebSocketProtocol {
   receive(chunk: Buffer): void {
     const flags = this.flags;
     if ((flags & STOPPED) !== 0 || chunk.length === 0) return;
-    if ((flags & (PAUSED | PROCESSING)) !== 0) {
+    if ((flags & (INPUT_HELD | PROCESSING)) !== 0) {
       (this.queued ??= []).push(chunk);
       return;
     }
@@ -161,10 +201,15 @@ export class WebSocketProtocol {
   }
 
   resume(): void {
+    if ((this.flags & PAUSED) === 0) return;
+    this.flags &= ~PAUSED;
+    this.continueInput();
+  }
+
+  /** Parses input queued while held, unless still held. */
+  private continueInput(): void {
     const flags = this.flags;
-    if ((flags & PAUSED) === 0) return;
-    this.flags = flags & ~PAUSED;
-    if ((flags & (PROCESSING | STOPPED)) !== 0 || this.queued === null) return;
+    if ((flags & (INPUT_HELD | PROCESSING | STOPPED)) !== 0 || this.queued === null) return;
     this.flags |= PROCESSING;
     try {
       this.parseQueued();
@@ -177,17 +222,26 @@ export class WebSocketProtocol {
     return (this.flags & PAUSED) !== 0;
   }
 
+  /**
+   * Whether input is held (paused, or the output is at its high-water mark): the I/O layer stops reading its
+   * transport then. Input after the close is never held: it is read and discarded, since closing a socket
+   * with unread input makes the kernel send RST, which can destroy our close frame before the peer reads it.
+   */
+  get inputHeld(): boolean {
+    return (this.flags & (INPUT_HELD | STOPPED)) !== 0 && (this.flags & STOPPED) === 0; // held, unless stopped
+  }
+
   /** Parses queued input until it is all consumed, or the core is paused or stopped. */
   private parseQueued(): void {
     const queued = this.queued!;
-    while ((this.flags & (PAUSED | STOPPED)) === 0 && queued.length > 0) this.parse(queued.shift()!);
+    while ((this.flags & (INPUT_HELD | STOPPED)) === 0 && queued.length > 0) this.parse(queued.shift()!);
   }
 
   private parse(chunk: Buffer): void {
     const end = chunk.length;
     let pos = 0;
     while (pos < end) {
-      if ((this.flags & (PAUSED | STOPPED)) !== 0) break;
+      if ((this.flags & (INPUT_HELD | STOPPED)) !== 0) break;
       if ((this.flags & IN_PAYLOAD) === 0) {
         if (this.headerLength > 0) {
           // Complete a header that started in an earlier chunk.
@@ -429,7 +483,12 @@ export class WebSocketProtocol {
       case Opcode.PING: {
         // Copy: the payload may be a view into the receive chunk or into our reusable control buffer.
         const data = Buffer.from(payload);
-        if ((this.flags & AUTO_PONG) !== 0 && this._state === ReadyState.OPEN) this.handler.onOutput(encodeFrame(Opcode.PONG, data, { mask: this.masksOutput }));
+        if ((this.flags & (AUTO_PONG | CLOSE_QUEUED)) === AUTO_PONG) {
+          // One pending pong at most: a newer ping replaces the answer to an older one not yet taken.
+          const hadPong = this.pendingPong !== null;
+          this.pendingPong = encodeFrame(Opcode.PONG, data, { mask: this.masksOutput }) as Buffer; // <= 131 bytes: one buffer
+          if (!hadPong) this.signalOutput();
+        }
         this.handler.onPing(data);
         return;
       }
@@ -443,10 +502,13 @@ export class WebSocketProtocol {
           return;
         }
         this.stop();
-        if (this._state === ReadyState.OPEN) {
-          // Echo the peer's code (RFC 6455 5.5.1); a close without a code is answered without one.
-          const reply = parsed.code === CloseCode.NO_STATUS ? EMPTY : buildClosePayload(parsed.code);
-          this.handler.onOutput(encodeFrame(Opcode.CLOSE, reply, { mask: this.masksOutput }));
+        this.flags |= CLOSE_RECEIVED;
+        this.closeCode = parsed.code;
+        this.closeReason = parsed.reason;
+        if ((this.flags & CLOSE_QUEUED) === 0) {
+          // Echo the peer's code (RFC 6455 5.5.1), after what we already accepted; a close without a code is
+          // answered without one.
+          this.queueClose(parsed.code === CloseCode.NO_STATUS ? EMPTY : buildClosePayload(parsed.code));
         }
         this._state = ReadyState.CLOSED;
         this.handler.onClose(parsed.code, parsed.reason);
@@ -460,6 +522,19 @@ export class WebSocketProtocol {
     this.queued = null;
   }
 
+  /**
+   * A compressed message, inflated by the I/O layer: validated like every other message (UTF-8 for text),
+   * then delivered. Ignored once the connection has failed.
+   */
+  receiveDecompressed(message: Buffer, isBinary: boolean): void {
+    if ((this.flags & STOPPED) !== 0) return;
+    if (!isBinary && !isValidUtf8(message)) {
+      this.fail(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message');
+      return;
+    }
+    this.handler.onMessage(message, isBinary);
+  }
+
   // ------------------------------------------------------------------------------------------------ failure
 
   private fail(code: ErrorCode, closeCode: number, message: string): -1 {
@@ -468,18 +543,22 @@ export class WebSocketProtocol {
   }
 
   /**
-   * Fails the connection (RFC 6455 7.1.7): sends a close frame with the error's code unless one was already
-   * sent, stops reading, and reports the error. Also used by the I/O layer for errors it detects itself
-   * (e.g. invalid compressed data, or an inflated message over the limit).
+   * Fails the connection (RFC 6455 7.1.7): drops what waits behind pending frames, sends a close frame with
+   * the error's code unless one was already queued, stops reading, and reports the error. Also used by the
+   * I/O layer for errors it detects itself (invalid compressed data, an inflated message over the limit,
+   * compression failure, heartbeat timeout).
    */
   failWith(error: ProtocolError): void {
     if ((this.flags & STOPPED) !== 0) return;
     this.stop();
     this.collected = null;
-    if (this._state === ReadyState.OPEN) {
+    this.cancelWaiting();
+    this.closeCode = error.closeCode;
+    this.closeReason = error.message;
+    if ((this.flags & CLOSE_QUEUED) === 0) {
       // A code that may not be sent (1005, 1006, 1015: misuse by the layer above) goes out as 1011.
       const code = isValidWireCloseCode(error.closeCode) ? error.closeCode : CloseCode.INTERNAL_ERROR;
-      this.handler.onOutput(encodeFrame(Opcode.CLOSE, buildClosePayload(code, truncateReason(error.message)), { mask: this.masksOutput }));
+      this.queueClose(buildClosePayload(code, truncateReason(error.message)));
     }
     this._state = ReadyState.CLOSED;
     this.handler.onError(error);
@@ -487,15 +566,123 @@ export class WebSocketProtocol {
 
   // ------------------------------------------------------------------------------------------------ output
 
+  /** Sends a data message (framed here; masked on the client), split into frames of `fragmentSize` if > 0. */
+  send(payload: Buffer, binary: boolean, fragmentSize = 0): SendStatusValue {
+    const status = this.admit(payload.length);
+    if (status >= SendStatus.DROPPED) return status;
+    const mask = this.masksOutput;
+    const opcode = binary ? Opcode.BINARY : Opcode.TEXT;
+    if (fragmentSize <= 0 || payload.length <= fragmentSize) {
+      this.pushFrame(encodeFrame(opcode, payload, { mask }));
+      return status;
+    }
+    let offset = 0;
+    let op: number = opcode;
+    do {
+      const end = Math.min(offset + fragmentSize, payload.length);
+      this.pushFrame(encodeFrame(op, payload.subarray(offset, end), { fin: end === payload.length, mask }));
+      op = Opcode.CONTINUATION;
+      offset = end;
+    } while (offset < payload.length);
+    return status;
+  }
+
+  /** Sends a text message straight from a string (its UTF-8 bytes are written once, behind the header). */
+  sendText(text: string): SendStatusValue {
+    const frame = encodeTextFrame(text, { mask: this.masksOutput });
+    const status = this.admit(frame.length);
+    if (status < SendStatus.DROPPED) this.pushFrame(frame);
+    return status;
+  }
+
+  /** Sends frame bytes built elsewhere (a broadcast framed once). Server role only: they are unmasked. */
+  sendFrame(frame: FrameBytes): SendStatusValue {
+    const status = this.admit(frameSize(frame));
+    if (status < SendStatus.DROPPED) this.pushFrame(frame);
+    return status;
+  }
+
+  /**
+   * Accepts a message whose frame comes later (`completePending`): later frames wait behind it. Its
+   * `size` is accounted until then.
+   */
+  sendPending(pending: PendingFrame): SendStatusValue {
+    const status = this.admit(pending.size);
+    if (status >= SendStatus.DROPPED) {
+      pending.cancelled = true;
+      return status;
+    }
+    (this.waiting ??= []).push(pending);
+    this.waitingBytes += pending.size;
+    return status;
+  }
+
+  /**
+   * Finishes a pending message with its (compressed) payload, framed here with RSV1; null sends nothing.
+   * Frames waiting behind it that are now unblocked move to the output.
+   */
+  completePending(pending: PendingFrame, compressedPayload: Buffer | null): void {
+    const frame = compressedPayload === null ? null : encodeFrame(pending.binary ? Opcode.BINARY : Opcode.TEXT, compressedPayload, { rsv1: true, mask: this.masksOutput });
+    this.completePendingFrame(pending, frame);
+  }
+
+  /** Finishes a pending message with frame bytes built elsewhere (a broadcast compressed once). */
+  completePendingFrame(pending: PendingFrame, frame: FrameBytes | null): void {
+    if (pending.cancelled || pending.done) return;
+    pending.frame = frame;
+    pending.done = true;
+    const waiting = this.waiting;
+    if (waiting === null) return;
+    while (waiting.length > 0) {
+      const head = waiting[0]!;
+      if (head instanceof PendingFrame) {
+        if (!head.done) break;
+        waiting.shift();
+        this.waitingBytes -= head.size;
+        if (head.frame !== null) this.pushReady(head.frame);
+      } else {
+        waiting.shift();
+        this.waitingBytes -= head.length;
+        this.pushReady(head);
+      }
+    }
+    if (waiting.length === 0) {
+      this.waiting = null;
+      this.waitingBytes = 0;
+      if ((this.flags & CLOSE_QUEUED) !== 0) this.flags |= CLOSE_READY;
+    }
+  }
+
+  /** Sends a ping (payload at most 125 bytes; throws WireroomError otherwise). Pings do not wait behind pending frames. */
+  ping(payload: Buffer): SendStatusValue {
+    return this.sendControl(Opcode.PING, payload);
+  }
+
+  /** Sends an unsolicited pong (payload at most 125 bytes). */
+  pong(payload: Buffer): SendStatusValue {
+    return this.sendControl(Opcode.PONG, payload);
+  }
+
+  private sendControl(opcode: typeof Opcode.PING | typeof Opcode.PONG, payload: Buffer): SendStatusValue {
+    if (payload.length > MAX_CONTROL_PAYLOAD) {
+      throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, `control frame payload of ${payload.length} bytes (maximum 125)`);
+    }
+    const frame = encodeFrame(opcode, payload, { mask: this.masksOutput }) as Buffer;
+    const status = this.admit(frame.length);
+    if (status < SendStatus.DROPPED) this.pushReady(frame);
+    return status;
+  }
+
   /**
    * Starts the closing handshake. Validates the arguments (throws WireroomError on a code that may not be
-   * sent or a reason over 123 bytes) and emits the close frame. Returns false if a close was already sent.
+   * sent or a reason over 123 bytes) and queues the close frame behind every message already accepted.
+   * Returns false if a close was already queued.
    */
   close(code?: number, reason?: string | Buffer): boolean {
     const payload = buildClosePayload(code, reason); // throws on misuse, before any state changes
-    if (this._state !== ReadyState.OPEN) return false;
+    if (this._state !== ReadyState.OPEN || (this.flags & CLOSE_QUEUED) !== 0) return false;
     this._state = ReadyState.CLOSING;
-    this.handler.onOutput(encodeFrame(Opcode.CLOSE, payload, { mask: this.masksOutput }));
+    this.queueClose(payload);
     return true;
   }
 
@@ -503,19 +690,146 @@ export class WebSocketProtocol {
   abort(): void {
     this.stop();
     this.collected = null;
+    this.cancelWaiting();
+    this.ready = null;
+    this.readyBytes = 0;
+    this.pendingPong = null;
     this._state = ReadyState.CLOSED;
   }
 
-  /** Encodes a ping or pong (payload at most 125 bytes; throws WireroomError otherwise). */
-  encodeControl(opcode: typeof Opcode.PING | typeof Opcode.PONG, payload: Buffer): Buffer | [Buffer, Buffer] {
-    if (payload.length > MAX_CONTROL_PAYLOAD) {
-      throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, `control frame payload of ${payload.length} bytes (maximum 125)`);
+  /**
+   * Hands the ready output to the I/O layer (null if none): the frames in send order, the pending pong last.
+   * The array is the caller's from now on. Our close frame counts as sent once taken.
+   */
+  takeOutput(): Buffer[] | null {
+    let out = this.ready;
+    const pong = this.pendingPong;
+    this.flags &= ~OUTPUT_SIGNALLED;
+    if (pong !== null) {
+      this.pendingPong = null;
+      (out ??= []).push(pong);
     }
-    return encodeFrame(opcode, payload, { mask: this.masksOutput });
+    if (out === null) return null;
+    this.ready = null;
+    this.readyBytes = 0;
+    if ((this.flags & CLOSE_READY) !== 0) this.flags |= CLOSE_SENT;
+    return out;
+  }
+
+  /**
+   * The transport has taken what it was given and is not backed up: input held at the high-water mark
+   * is read again.
+   */
+  outputWritten(): void {
+    if ((this.flags & OUTPUT_FULL) === 0) return;
+    this.flags &= ~OUTPUT_FULL;
+    this.continueInput();
+  }
+
+  /** Bytes accepted for sending and not yet taken by the peer: queued here (pending included) and in the transport. */
+  get bufferedAmount(): number {
+    return this.readyBytes + this.waitingBytes + (this.pendingPong === null ? 0 : this.pendingPong.length) + this.handler.transportBuffered();
+  }
+
+  /** Output is queued here (ready or waiting behind a pending frame). */
+  get hasQueuedOutput(): boolean {
+    return this.ready !== null || this.waiting !== null || this.pendingPong !== null;
+  }
+
+  /** Whether new messages are accepted (open, and no close frame queued). */
+  get canSend(): boolean {
+    return (this.flags & CLOSE_QUEUED) === 0 && this._state === ReadyState.OPEN;
+  }
+
+  /** Our close frame has been taken by the I/O layer. */
+  get closeSent(): boolean {
+    return (this.flags & CLOSE_SENT) !== 0;
+  }
+
+  /** The peer's close frame has been received. */
+  get closeReceived(): boolean {
+    return (this.flags & CLOSE_RECEIVED) !== 0;
   }
 
   /** Allows RSV1 on data frames from now on (permessage-deflate negotiated). */
   enableCompression(): void {
     this.flags |= RSV1_ALLOWED;
+  }
+
+  /**
+   * Checks a message of `size` bytes against the outbound limits and applies the backpressure policy at the
+   * cap. Reaching the high-water mark holds input (see `inputHeld`).
+   */
+  private admit(size: number): SendStatusValue {
+    const flags = this.flags;
+    if ((flags & CLOSE_QUEUED) !== 0 || this._state !== ReadyState.OPEN) return SendStatus.REFUSED;
+    const limits = this.outbound;
+    const buffered = this.bufferedAmount + size;
+    if (buffered > limits.maxBufferedAmount && (flags & CAP_LIFTED) === 0) {
+      const policy = limits.backpressure;
+      if (policy === 'drop') return SendStatus.DROPPED;
+      if (policy === 'close') {
+        this.flags |= CAP_LIFTED; // the close frame must still go out behind what is queued
+        this.failWith(new ProtocolError(ErrorCodes.OUTBOUND_BUFFER_FULL, limits.backpressureCloseCode, 'outbound buffer full (peer too slow)'));
+        return SendStatus.REFUSED;
+      }
+      // 'wait': no cap; input is held while the output is above the high-water mark.
+    }
+    if (buffered < limits.highWaterMark) return SendStatus.QUEUED;
+    this.flags |= OUTPUT_FULL;
+    return SendStatus.ABOVE_HIGH_WATER_MARK;
+  }
+
+  /** Appends a data frame in send order: behind a pending frame if one waits. */
+  private pushFrame(frame: FrameBytes): void {
+    const waiting = this.waiting;
+    if (waiting === null) {
+      this.pushReady(frame);
+    } else if (Array.isArray(frame)) {
+      waiting.push(frame[0], frame[1]);
+      this.waitingBytes += frame[0].length + frame[1].length;
+    } else {
+      waiting.push(frame);
+      this.waitingBytes += frame.length;
+    }
+  }
+
+  private pushReady(frame: FrameBytes): void {
+    const ready = (this.ready ??= []);
+    if (Array.isArray(frame)) {
+      ready.push(frame[0], frame[1]);
+      this.readyBytes += frame[0].length + frame[1].length;
+    } else {
+      ready.push(frame);
+      this.readyBytes += frame.length;
+    }
+    this.signalOutput();
+  }
+
+  private signalOutput(): void {
+    if ((this.flags & OUTPUT_SIGNALLED) !== 0) return;
+    this.flags |= OUTPUT_SIGNALLED;
+    this.handler.onOutputReady();
+  }
+
+  /** Queues our close frame behind everything accepted before it; nothing is accepted after it. */
+  private queueClose(payload: Buffer): void {
+    this.flags |= CLOSE_QUEUED;
+    const frame = encodeFrame(Opcode.CLOSE, payload, { mask: this.masksOutput });
+    if (this.waiting !== null) {
+      this.pushFrame(frame);
+    } else {
+      this.flags |= CLOSE_READY;
+      this.pushReady(frame);
+    }
+  }
+
+  /** The connection failed: messages still waiting behind a pending frame are not sent. */
+  private cancelWaiting(): void {
+    const waiting = this.waiting;
+    if (waiting === null) return;
+    for (const item of waiting) if (item instanceof PendingFrame) item.cancelled = true;
+    this.waiting = null;
+    this.waitingBytes = 0;
   }
 }

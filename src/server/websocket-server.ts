@@ -12,20 +12,19 @@ import type { IncomingHttpHeaders, IncomingMessage, Server as HttpServer } from 
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { CloseCode, Opcode } from '../protocol/constants.js';
+import { CloseCode } from '../protocol/constants.js';
 import { HandshakeError } from '../protocol/errors.js';
 import {
   acceptResponseHead, buildErrorResponse, HttpHeadParser, resolveHeadLimits, validateUpgradeRequest,
   type HeadLimits, type RequestHead,
 } from '../protocol/handshake/index.js';
 import { ParsedRequestHead } from '../protocol/handshake/http-head.js';
-import { negotiateDeflateOffers, resolveDeflateOptions, type DeflateOptions, type ResolvedDeflateOptions } from '../protocol/extensions/permessage-deflate-negotiation.js';
-import { compressOnce, PerMessageDeflate } from '../compression/permessage-deflate.js';
-import { encodeFrame } from '../protocol/frame-writer.js';
-import { resolveConnectionOptions, WebSocket, type ConnectionOptions, type ResolvedConnectionOptions, type SharedCompressedFrame } from '../websocket/websocket.js';
-import { prepareMessage } from '../websocket/prepared-message.js';
+import { negotiateDeflateOffers, resolveDeflateOptions, type DeflateOptions } from '../protocol/extensions/permessage-deflate-negotiation.js';
+import { PerMessageDeflate } from '../compression/permessage-deflate.js';
+import { resolveConnectionOptions, WebSocket, type ConnectionOptions, type ResolvedConnectionOptions } from '../connection/websocket.js';
+import { deliverPrepared, prepareMessage } from '../connection/fanout.js';
 import { isOriginAllowed, type HandshakeRequest, type OriginPolicy } from './origin.js';
-import { ConnectionSweeper } from './sweeper.js';
+import { ConnectionSweeper } from '../connection/heartbeat.js';
 import { HandshakeDeadlines, type PendingHandshake } from './handshake-deadlines.js';
 
 export type { HandshakeRequest, OriginPolicy } from './origin.js';
@@ -107,7 +106,6 @@ export class WebSocketServer extends EventEmitter {
   private readonly options: ServerOptions;
   private readonly limits: typeof SERVER_DEFAULTS;
   private readonly deflateOptions: DeflateOptions | null;
-  private readonly resolvedDeflate: ResolvedDeflateOptions | null;
   /** Connection options resolved once and shared by every connection of this server. */
   private readonly connection: ResolvedConnectionOptions;
   private readonly listener: NetServer | null = null;
@@ -139,7 +137,7 @@ export class WebSocketServer extends EventEmitter {
     this.connection = resolveConnectionOptions(options);
     const pmd = options.perMessageDeflate;
     this.deflateOptions = pmd === true ? {} : pmd ? pmd : null;
-    this.resolvedDeflate = this.deflateOptions ? resolveDeflateOptions(this.deflateOptions) : null; // throws on bad options
+    if (this.deflateOptions) resolveDeflateOptions(this.deflateOptions); // throws on bad options, here rather than per connection
     this.sweeper = new ConnectionSweeper(this.clients, this.limits);
     this.headLimits = resolveHeadLimits(options.headLimits ?? {}); // throws on bad limits, here rather than per connection
     this.deadlines = new HandshakeDeadlines(this, this.limits.handshakeTimeout, this.onHandshakeTimeout);
@@ -390,33 +388,13 @@ export class WebSocketServer extends EventEmitter {
    * permessage-deflate, recipients that negotiated `server_no_context_takeover` share one compressed payload
    * (compressed once, not once per recipient); recipients with context takeover compress with their own
    * context. Returns how many connections it was queued for (closed ones and those over their cap excluded).
+   * The same delivery serves `App` rooms and brokers (`deliverPrepared` in connection/fanout.ts).
    */
   broadcast(clients: Iterable<WebSocket>, data: string | Buffer, options: { binary?: boolean; compress?: boolean } = {}): number {
     const message = prepareMessage(data, options);
-    const deflateOptions = this.deflateOptions;
-    const resolved = this.resolvedDeflate;
-    const compress = resolved !== null && options.compress !== false && message.payload.length >= resolved.threshold;
-    const windowBits = compress ? resolved!.serverMaxWindowBits : 0;
-    let shared: SharedCompression | null = null;
-    let sent = 0;
-    for (const ws of clients) {
-      if (ws.readyState !== WebSocket.OPEN) continue;
-      if (compress && ws._canShareCompression(windowBits)) {
-        if (shared === null) {
-          shared = new SharedCompression(message.payload, message.binary, windowBits, deflateOptions!);
-          this.stats.sharedCompressions++;
-        }
-        if (ws._sendSharedCompressed(shared)) sent++;
-      } else if (compress && ws.extensions !== '') {
-        if (ws.send(message.payload, { binary: message.binary }) || ws.readyState === WebSocket.OPEN) sent++;
-      } else {
-        // sendPrepared() also returns false for a message queued past the high-water mark: count what was
-        // queued (not dropped by the 'drop' policy, connection not failed by the 'close' policy).
-        const dropped = ws.droppedMessages;
-        if (ws.sendPrepared(message) || (ws.droppedMessages === dropped && ws.readyState === WebSocket.OPEN)) sent++;
-      }
-    }
-    return sent;
+    const queued = deliverPrepared(clients, message, options);
+    this.stats.sharedCompressions += message.sharedCompressions;
+    return queued;
   }
 
   // ------------------------------------------------------------------------------------------- shutdown
@@ -462,28 +440,6 @@ export class WebSocketServer extends EventEmitter {
       this.emit('close');
     });
     return this.closed;
-  }
-}
-
-/** One compression of a broadcast message, shared by every recipient without server context takeover. */
-class SharedCompression implements SharedCompressedFrame {
-  frame: Buffer | [Buffer, Buffer] | null = null;
-  private waiting: Array<() => void> = [];
-
-  constructor(payload: Buffer, binary: boolean, windowBits: number, options: DeflateOptions) {
-    const params = { serverNoContextTakeover: true, clientNoContextTakeover: false, serverMaxWindowBits: windowBits, clientMaxWindowBits: 15 };
-    compressOnce(payload, params, options, (error, compressed) => {
-      const opcode = binary ? Opcode.BINARY : Opcode.TEXT;
-      // On a (rare) zlib failure the message still goes out, uncompressed: RSV1 is per message.
-      this.frame = !error && compressed !== undefined ? encodeFrame(opcode, compressed, { rsv1: true }) : encodeFrame(opcode, payload);
-      const waiting = this.waiting;
-      this.waiting = [];
-      for (const callback of waiting) callback();
-    });
-  }
-
-  onReady(callback: () => void): void {
-    this.waiting.push(callback);
   }
 }
 

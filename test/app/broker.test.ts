@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InProcessBroker, type PublishMeta, type Subscriber } from '../../src/app/broker.js';
-import type { PreparedMessage } from '../../src/websocket/prepared-message.js';
+import type { PreparedMessage } from '../../src/connection/fanout.js';
 
 class Recorder implements Subscriber {
   readonly got: Array<{ topic: string; frame: PreparedMessage; meta: PublishMeta }> = [];

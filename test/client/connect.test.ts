@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import { connect } from '../../src/client/connect.js';
 import { HandshakeError, WireroomError } from '../../src/protocol/errors.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
-import type { WebSocket } from '../../src/websocket/websocket.js';
+import type { WebSocket } from '../../src/connection/websocket.js';
 import { Cleanup, HOST, next, rawConnect, readAll, startServer, within } from '../helpers/loopback.js';
 
 const T = { timeout: 15_000 };

@@ -28,7 +28,8 @@ export function fuzzCore(seed: number, cases: number): CoreFuzzResult {
         errors++;
         if (!isValidWireCloseCode(error.closeCode)) result.failures.push(`case seed ${caseSeed}: invalid close code ${error.closeCode}`);
       },
-      onOutput: () => {},
+      onOutputReady: () => { core.takeOutput(); },
+      transportBuffered: () => 0,
     };
     const core = new WebSocketProtocol(handler, { role: 'server', maxMessageSize: 64 * 1024, maxFragments: 64, compressionNegotiated: rng.int(2) === 0 });
     try {

@@ -237,8 +237,16 @@ export class Recorder implements ProtocolHandler {
   onError(error: ProtocolError): void {
     this.record({ type: 'error', error });
   }
-  onOutput(data: Buffer | [Buffer, Buffer]): void {
-    this.record({ type: 'output', data: outputBytes(data) });
+  /** The core under test: its output is taken as soon as it is ready, so outputs are logged in order with events. */
+  proto: WebSocketProtocol | null = null;
+  /** What the pretend transport holds (for outbound-limit tests). */
+  transportBytes = 0;
+  onOutputReady(): void {
+    const frames = this.proto?.takeOutput();
+    if (frames) this.record({ type: 'output', data: Buffer.concat(frames) });
+  }
+  transportBuffered(): number {
+    return this.transportBytes;
   }
 
   /** Events other than outputs. */
@@ -269,6 +277,7 @@ export class Recorder implements ProtocolHandler {
 export function open(role: Role, options: Omit<ProtocolOptions, 'role'> = {}): { proto: WebSocketProtocol; rec: Recorder } {
   const rec = new Recorder();
   const proto = new WebSocketProtocol(rec, { role, ...options });
+  rec.proto = proto;
   return { proto, rec };
 }
 

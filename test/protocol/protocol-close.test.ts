@@ -66,13 +66,13 @@ describe('5.5.2 / 5.5.3 ping and pong', () => {
       assert.deepEqual(rec.outputFrames.map((f) => f.opcode), [OP.CLOSE]);
     });
 
-    test(`${role}: encodeControl() builds pings and refuses 126 bytes`, () => {
-      const { proto } = open(role);
-      const out = proto.encodeControl(OP.PING, Buffer.from('hi'));
-      const frame = Array.isArray(out) ? Buffer.concat(out) : out;
+    test(`${role}: ping() queues a ping (masked by clients) and refuses 126 bytes`, () => {
+      const { proto, rec } = open(role);
+      proto.ping(Buffer.from('hi'));
+      const frame = rec.output;
       assert.equal(frame[0], 0x89);
       assert.equal((frame[1]! & 0x80) !== 0, role === 'client');
-      assert.throws(() => proto.encodeControl(OP.PING, Buffer.alloc(126)), (e: unknown) => e instanceof WireroomError && e.code === ErrorCodes.INVALID_ARGUMENT);
+      assert.throws(() => proto.ping(Buffer.alloc(126)), (e: unknown) => e instanceof WireroomError && e.code === ErrorCodes.INVALID_ARGUMENT);
     });
   }
 });

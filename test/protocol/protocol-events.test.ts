@@ -317,7 +317,8 @@ test('failWith() with a code that may not be sent closes with 1011 and still rep
   const core = new WebSocketProtocol({
     onMessage() {}, onCompressedFrame() {}, onPing() {}, onPong() {}, onClose() {},
     onError: (e) => events.push(e.code),
-    onOutput: (d) => outputs.push(Array.isArray(d) ? Buffer.concat(d) : d),
+    onOutputReady: () => outputs.push(Buffer.concat(core.takeOutput()!)),
+    transportBuffered: () => 0,
   }, { role: 'server' });
   core.failWith(new ProtocolError('WS_ERR_INVALID_STATE', 1006, 'misuse'));
   assert.deepEqual(events, ['WS_ERR_INVALID_STATE']);

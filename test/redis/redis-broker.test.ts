@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import type { PublishMeta, Subscriber } from '../../src/app/broker.js';
-import type { PreparedMessage } from '../../src/websocket/prepared-message.js';
+import type { PreparedMessage } from '../../src/connection/fanout.js';
 import { createRedisChat } from '../../src/chat/redis/redis-chat.js';
 import { requireRedisOrSkip, TestRedis } from '../helpers/redis.js';
 

@@ -4,8 +4,8 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '../../src/client/connect.js';
-import type { WebSocket } from '../../src/websocket/websocket.js';
-import type { BackpressurePolicy } from '../../src/websocket/websocket.js';
+import type { WebSocket } from '../../src/connection/websocket.js';
+import type { BackpressurePolicy } from '../../src/connection/websocket.js';
 import { Cleanup, delay, next, rawWebSocket, startServer, until, within } from '../helpers/loopback.js';
 
 const T = { timeout: 60_000 };

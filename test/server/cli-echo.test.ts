@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../../src/client/connect.js';
-import type { WebSocket } from '../../src/websocket/websocket.js';
+import type { WebSocket } from '../../src/connection/websocket.js';
 import { Cleanup, freePort, HOST, next, within } from '../helpers/loopback.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -19,7 +19,7 @@ const cleanup = new Cleanup();
 /** The newest modification time among the sources `wireroom echo` runs (dist/ is rebuilt when older). */
 function newestSource(): number {
   let newest = 0;
-  for (const dir of ['cli', 'server', 'websocket', 'client', 'protocol', 'compression']) {
+  for (const dir of ['cli', 'server', 'connection', 'client', 'protocol', 'compression']) {
     for (const entry of readdirSync(`${ROOT}src/${dir}`, { recursive: true, withFileTypes: true })) {
       if (entry.isFile() && entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(join(entry.parentPath ?? entry.path, entry.name)).mtimeMs);
     }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect } from '../../src/client/connect.js';
 import { WireroomError } from '../../src/protocol/errors.js';
-import { WebSocket } from '../../src/websocket/websocket.js';
+import { WebSocket } from '../../src/connection/websocket.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
 import {
   Cleanup, closeCodeOf, delay, maskedFrame, next, rawConnect, rawWebSocket, readAll, startServer, until, within, type RawPeer,
@@ -32,8 +32,10 @@ describe('broadcast and clients', () => {
     await until(() => server.clients.size === 4, 2000, 'four clients');
     const queued: unknown[] = [];
     for (const ws of server.clients) {
-      const original = ws._enqueue.bind(ws);
-      ws._enqueue = (frame) => {
+      // The core is where every outbound frame is accepted: spy on what the fan-out hands it.
+      const core = (ws as unknown as { core: { sendFrame(frame: unknown): number } }).core;
+      const original = core.sendFrame.bind(core);
+      core.sendFrame = (frame) => {
         queued.push(frame);
         return original(frame);
       };
@@ -104,7 +106,7 @@ describe('broadcast and clients', () => {
     const { server, url } = await startServer();
     cleanup.server(server);
     server.on('connection', echo);
-    const { prepareMessage } = await import('../../src/websocket/prepared-message.js');
+    const { prepareMessage } = await import('../../src/connection/fanout.js');
     const client = cleanup.socket(await connect(url));
     const reply = next<[Buffer, boolean]>(client, 'message');
     assert.equal(client.sendPrepared(prepareMessage('prepared')), true);

@@ -3,7 +3,7 @@ import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '../../src/client/connect.js';
 import { HandshakeError } from '../../src/protocol/errors.js';
-import type { WebSocket } from '../../src/websocket/websocket.js';
+import type { WebSocket } from '../../src/connection/websocket.js';
 import type { HandshakeRequest } from '../../src/server/origin.js';
 import { Cleanup, rawStatus, startServer, upgradeRequest } from '../helpers/loopback.js';
 

@@ -3,7 +3,7 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '../../src/client/connect.js';
-import type { WebSocket } from '../../src/websocket/websocket.js';
+import type { WebSocket } from '../../src/connection/websocket.js';
 import { Cleanup, closeCodeOf, delay, next, rawWebSocket, startServer, until, within } from '../helpers/loopback.js';
 
 const T = { timeout: 20_000 };

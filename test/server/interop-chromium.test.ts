@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { Browser } from 'playwright-core';
 import { browserAvailable, browserRequired, launchBrowser } from '../helpers/browser.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
-import type { WebSocket as OurWebSocket } from '../../src/websocket/websocket.js';
+import type { WebSocket as OurWebSocket } from '../../src/connection/websocket.js';
 import { HOST, within } from '../helpers/loopback.js';
 
 const avail = browserAvailable();

@@ -3,7 +3,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import type { WebSocket } from '../../src/websocket/websocket.js';
+import type { WebSocket } from '../../src/connection/websocket.js';
 import type { WebSocketServer } from '../../src/server/websocket-server.js';
 import { Cleanup, startServer, within } from '../helpers/loopback.js';
 

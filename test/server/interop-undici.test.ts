@@ -3,7 +3,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { WebSocket as UndiciWebSocket } from 'undici';
-import type { WebSocket } from '../../src/websocket/websocket.js';
+import type { WebSocket } from '../../src/connection/websocket.js';
 import type { WebSocketServer } from '../../src/server/websocket-server.js';
 import { Cleanup, next, startServer, within } from '../helpers/loopback.js';
 

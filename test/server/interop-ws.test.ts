@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import WsClient, { WebSocketServer as WsServer, type RawData } from 'ws';
 import { connect } from '../../src/client/connect.js';
-import type { WebSocket } from '../../src/websocket/websocket.js';
+import type { WebSocket } from '../../src/connection/websocket.js';
 import type { WebSocketServer } from '../../src/server/websocket-server.js';
 import { Cleanup, HOST, next, startServer, until, within } from '../helpers/loopback.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect } from '../../src/client/connect.js';
 import { HandshakeError } from '../../src/protocol/errors.js';
-import type { WebSocket } from '../../src/websocket/websocket.js';
+import type { WebSocket } from '../../src/connection/websocket.js';
 import {
   Cleanup, closeCodeOf, delay, next, rawConnect, rawStatus, rawWebSocket, readAll, startServer, until, upgradeRequest, within,
 } from '../helpers/loopback.js';

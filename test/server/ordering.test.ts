@@ -8,7 +8,7 @@ import { createServer as createHttpServer } from 'node:http';
 import WsClient, { WebSocketServer as WsServer } from 'ws';
 import { connect } from '../../src/client/connect.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
-import type { WebSocket } from '../../src/websocket/websocket.js';
+import type { WebSocket } from '../../src/connection/websocket.js';
 import {
   Cleanup, HOST, maskedFrame, next, rawConnect, rawWebSocket, startServer, until, upgradeRequest, within,
 } from '../helpers/loopback.js';
@@ -87,7 +87,7 @@ describe('message order with permessage-deflate', () => {
     const closed = within(new Promise<[number, string]>((resolve) => client.on('close', (c, r) => resolve([c, r.toString()]))), 10_000, 'ws close');
     const [ws] = await connected;
     await within(new Promise((r) => client.once('open', r)), 5000, 'open');
-    const { prepareMessage } = await import('../../src/websocket/prepared-message.js');
+    const { prepareMessage } = await import('../../src/connection/fanout.js');
     const sent: string[] = [];
     for (let i = 0; i < 120; i++) {
       const m = i % 2 === 0 ? `${i}:${'payload '.repeat(300)}` : `${i}:tiny`;

@@ -6,7 +6,7 @@ import { createServer as createHttpServer, request as httpRequest, type Incoming
 import { connect } from '../../src/client/connect.js';
 import { HandshakeError } from '../../src/protocol/errors.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
-import type { WebSocket } from '../../src/websocket/websocket.js';
+import type { WebSocket } from '../../src/connection/websocket.js';
 import {
   Cleanup, closeCodeOf, HOST, next, rawConnect, rawWebSocket, readAll, startServer, until, upgradeRequest, within,
 } from '../helpers/loopback.js';

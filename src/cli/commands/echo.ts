@@ -4,7 +4,7 @@
  * included. It prints nothing per message and adds nothing to the protocol.
  */
 import { WebSocketServer } from '../../server/websocket-server.js';
-import type { WebSocket } from '../../websocket/websocket.js';
+import type { WebSocket } from '../../connection/websocket.js';
 import { intFlag, parseFlags, sizeFlag, UsageError } from '../flags.js';
 
 export const help = `Usage: wireroom echo [flags]

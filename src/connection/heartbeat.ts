@@ -1,9 +1,10 @@
 /**
- * One timer per server for every connection's heartbeat and idle timeout, instead of timers per connection:
- * 10,000 connections cost one interval, and a tick is a loop over plain fields.
+ * Heartbeat and idle timeout: one timer per server for every connection, instead of timers per connection
+ * (10,000 connections cost one interval, and a tick is a loop over plain fields). A client connection with a
+ * heartbeat runs the same sweeper over a set of one.
  */
 import { CloseCode } from '../protocol/constants.js';
-import type { WebSocket } from '../websocket/websocket.js';
+import type { WebSocket } from './websocket.js';
 
 export interface SweeperLimits {
   heartbeatInterval: number;
