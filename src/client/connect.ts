@@ -11,7 +11,8 @@ import {
   buildDeflateOffer, validateDeflateResponse, PERMESSAGE_DEFLATE, resolveDeflateOptions, type DeflateOptions,
 } from '../protocol/extensions/permessage-deflate-negotiation.js';
 import { PerMessageDeflate } from '../compression/permessage-deflate.js';
-import { resolveConnectionOptions, WebSocket, type ConnectionOptions } from '../websocket/websocket.js';
+import { resolveConnectionOptions, WebSocket, type ConnectionOptions } from '../connection/websocket.js';
+import { ConnectionSweeper } from '../connection/heartbeat.js';
 
 export interface ConnectOptions extends ConnectionOptions {
   /** Subprotocols to offer, in preference order. */
@@ -30,6 +31,13 @@ export interface ConnectOptions extends ConnectionOptions {
   followRedirects?: boolean;
   /** Most redirects to follow. Default 5. */
   maxRedirects?: number;
+  /**
+   * Ping the server this often (ms) and measure `latency` on the pongs; 0 disables (default, as in ws).
+   * A server that does not answer within `heartbeatTimeout` is taken for dead: close 1011, then 'close'.
+   */
+  heartbeatInterval?: number;
+  /** How long a heartbeat ping may wait for its pong (ms). Default 20,000. */
+  heartbeatTimeout?: number;
 }
 
 /** Headers that carry credentials: dropped when a redirect leaves the original origin. */
@@ -169,6 +177,7 @@ function attempt(target: Target, headers: Record<string, string>, options: Conne
       socket.pause();
       finish(null, ws);
       ws._attach(socket, { role: 'client', protocol: validated.protocol, extensions, deflate, connection: resolveConnectionOptions(options) });
+      if ((options.heartbeatInterval ?? 0) > 0) startHeartbeat(ws, options);
       const rest = result.rest;
       setImmediate(() => ws._startReading(rest)); // after the caller's `await connect()` has added listeners
     };
@@ -177,6 +186,16 @@ function attempt(target: Target, headers: Record<string, string>, options: Conne
     socket.on('close', onClose);
     socket.once(target.secure ? 'secureConnect' : 'connect', () => socket.write(request));
   });
+}
+
+/** The server's heartbeat, for one client connection: the same sweeper over a set of one, stopped at 'close'. */
+function startHeartbeat(ws: WebSocket, options: ConnectOptions): void {
+  const sweeper = new ConnectionSweeper(new Set([ws]), {
+    heartbeatInterval: options.heartbeatInterval!,
+    heartbeatTimeout: options.heartbeatTimeout ?? 20_000,
+    idleTimeout: 0,
+  });
+  ws.once('close', () => sweeper.stop());
 }
 
 function isIp(host: string): boolean {
