@@ -5,7 +5,7 @@ import { connect } from '../../src/client/connect.js';
 import { HandshakeError } from '../../src/protocol/errors.js';
 import type { WebSocket } from '../../src/websocket/websocket.js';
 import type { HandshakeRequest } from '../../src/server/origin.js';
-import { Cleanup, rawStatus, startServer, upgradeRequest } from '../helpers/loopback.js';
+import { Cleanup, delay, rawStatus, startServer, upgradeRequest } from '../helpers/loopback.js';
 
 const T = { timeout: 15_000 };
 const cleanup = new Cleanup();
@@ -86,6 +86,47 @@ describe('authenticate hook', () => {
     assert.equal(errors.length, 4);
     const ws = await accepted(`${url}/`);
     assert.equal(ws.readyState, ws.OPEN);
+  });
+
+  it('a hook that never settles is cut off after handshakeTimeout with 503, frees its slot, and a late verdict is ignored', T, async () => {
+    let calls = 0;
+    let settleFirst: ((verdict: true) => void) | undefined;
+    const { server, url, port } = await startServer({
+      maxConnections: 1, // the hung handshake's slot must be released for the next one to be accepted
+      handshakeTimeout: 300,
+      authenticate: (): Promise<true> | true => {
+        calls++;
+        if (calls === 1) return new Promise<true>((resolve) => (settleFirst = resolve)); // hangs until we say
+        if (calls === 2) return new Promise<true>(() => {}); // hangs forever
+        return true;
+      },
+    });
+    cleanup.server(server);
+    const rejected: Array<[number, string]> = [];
+    server.on('rejected', (status: number, reason: string) => rejected.push([status, reason]));
+    let connections = 0;
+    server.on('connection', () => connections++);
+
+    const began = performance.now();
+    const first = await rawStatus(port, upgradeRequest('/'));
+    const waited = performance.now() - began;
+    assert.equal(first.status, 503);
+    assert.match(first.text, /\r\n\r\nAuthentication timed out$/);
+    assert.ok(waited >= 250, `cut off after ${waited.toFixed(0)} ms, before handshakeTimeout`);
+
+    // The late verdict of the first hook changes nothing: no connection, no second answer.
+    settleFirst!(true);
+    await delay(20);
+    assert.equal(connections, 0);
+
+    // The same with the client library, then the slot is free again under maxConnections: 1.
+    const error = await refusedStatus(connect(`${url}/`, { handshakeTimeout: 5000 }));
+    assert.equal(error.status, 503);
+    const ws = await accepted(`${url}/`);
+    assert.equal(ws.readyState, ws.OPEN);
+    assert.equal(connections, 1);
+    assert.deepEqual(rejected, [[503, 'Authentication timed out'], [503, 'Authentication timed out']]);
+    assert.equal(calls, 3);
   });
 });
 
