@@ -197,6 +197,17 @@ export class WebSocketServer extends EventEmitter {
     this.handshake(requestHead, request, socket, head, callback as ConnectionCallback);
   }
 
+  /**
+   * Refuses an upgrade request the application decided not to pass to `handleUpgrade()` (unknown route, origin,
+   * shutdown...): answers the HTTP error as every other refusal of this server (`buildErrorResponse`: status,
+   * `Connection: close`, `reason` as a text body, `headers`), closes the socket and emits 'rejected'
+   * (status, reason, request). `App` refuses through it.
+   */
+  rejectUpgrade(request: HandshakeRequest, socket: Duplex, status: number, reason: string, headers?: Readonly<Record<string, string>>): void {
+    socket.on('error', swallow); // a reset while we answer must not become an uncaught error
+    this.reject(socket, request, status, reason, headers);
+  }
+
   /** Standalone mode: read the handshake request with the core's parser, under a time limit. */
   private acceptRawSocket(socket: Socket): void {
     socket.on('error', swallow);
