@@ -7,7 +7,7 @@
  *     .static('/', './public');
  *   const server = await app.listen(8888, '127.0.0.1');
  */
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type ServerOptions } from '../server/websocket-server.js';
 import type { WebSocket } from '../connection/websocket.js';
@@ -37,6 +37,12 @@ export interface AppOptions {
   readonly maxQueuedMessages?: number;
   /** Default: one line on stderr. */
   readonly logError?: ErrorLogger;
+  /**
+   * Called for every refused WebSocket handshake, whoever refused it (no route, origin, shutdown, the protocol
+   * checks, too many connections, a body in the request...), with the HTTP status and reason answered.
+   * For metrics and logs; an exception it throws is reported to `logError`.
+   */
+  readonly onRejected?: (status: number, reason: string, request: IncomingMessage) => void;
 }
 
 /** Options of `App.close()`. */
@@ -75,17 +81,6 @@ function match<R extends { readonly pattern: RegExp }>(routes: readonly R[], pat
   return undefined;
 }
 
-/** Answers a refused upgrade on the raw socket (no http.ServerResponse exists for upgrades). */
-function refuseUpgrade(socket: Duplex, status: number, text: string): void {
-  socket.on('error', () => {});
-  const body = `${text}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-  setTimeout(() => socket.destroy(), 1000).unref();
-}
-
 /** The application: routes plus the servers that run them. */
 export class App implements HandlerHost {
   private readonly httpRoutes: HttpRoute[] = [];
@@ -116,6 +111,16 @@ export class App implements HandlerHost {
       ...(options.perMessageDeflate !== undefined && { perMessageDeflate: options.perMessageDeflate }),
     });
     this.wss.on('error', (err: unknown) => this.logError('WebSocketServer', err));
+    const onRejected = options.onRejected;
+    if (onRejected !== undefined) {
+      this.wss.on('rejected', (status: number, reason: string, request: IncomingMessage) => {
+        try {
+          onRejected(status, reason, request);
+        } catch (err) {
+          this.logError('onRejected', err);
+        }
+      });
+    }
   }
 
   /** Adds an HTTP route. Routes are tried in the order they were added. */
@@ -173,26 +178,27 @@ export class App implements HandlerHost {
 
   /** The http.Server 'upgrade' listener, for use with a server made elsewhere. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // Refusals go through the WebSocketServer's, as its own do: one response builder, one 'rejected' event.
     if (!this.accepting) {
-      refuseUpgrade(socket, 503, 'Shutting down');
+      this.wss.rejectUpgrade(req, socket, 503, 'Shutting down');
       return;
     }
     const pathname = pathnameOf(req.url);
     const found = pathname === undefined ? undefined : match(this.socketRoutes, pathname);
     if (found === undefined) {
-      refuseUpgrade(socket, 404, 'Not Found');
+      this.wss.rejectUpgrade(req, socket, 404, 'Not Found');
       return;
     }
     let handler: WebSocketHandler;
     try {
       handler = found.route.factory(req, found.params);
       if (!handler.checkOrigin(req.headers.origin)) {
-        refuseUpgrade(socket, 403, 'Origin not allowed');
+        this.wss.rejectUpgrade(req, socket, 403, 'Origin not allowed');
         return;
       }
     } catch (err) {
       this.logError(`upgrade ${pathname ?? ''}`, err);
-      refuseUpgrade(socket, 500, 'Internal Server Error');
+      this.wss.rejectUpgrade(req, socket, 500, 'Internal Server Error');
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => handler[ATTACH](ws, this));

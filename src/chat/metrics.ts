@@ -1,7 +1,7 @@
 /**
  * Counters of the chat server, exposed at `/metrics` in the Prometheus text format (version 0.0.4).
- * Observed from the outside of the WebSocket library: the HTTP server's upgrade sockets (bytes,
- * refused handshakes), each chat connection (messages in and out, close codes), and the broker.
+ * Observed from the outside of the WebSocket library: the HTTP server's upgrade sockets (bytes), the App's
+ * `onRejected` hook (refused handshakes), each chat connection (messages in and out, close codes), and the broker.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -50,7 +50,7 @@ export class ChatMetrics {
     this.gauges.set(name, { help, read });
   }
 
-  /** Watches the upgrade requests of `server`: bytes on the wire, and handshakes answered with an error. */
+  /** Watches the upgrade sockets of `server` for the bytes on the wire (handshake included). */
   observeHttpServer(server: Server): void {
     server.prependListener('upgrade', (_req: IncomingMessage, socket: Socket) => {
       this.liveSockets.add(socket);
@@ -59,30 +59,14 @@ export class ChatMetrics {
         this.closedBytesIn += socket.bytesRead;
         this.closedBytesOut += socket.bytesWritten;
       });
-      // The first bytes written answer the handshake: `HTTP/1.1 101` or a refusal with its reason.
-      const write = socket.write;
-      const end = socket.end;
-      const sniff = (chunk: unknown): void => {
-        socket.write = write;
-        socket.end = end;
-        if (typeof chunk !== 'string' && !Buffer.isBuffer(chunk)) return;
-        const text = typeof chunk === 'string' ? chunk.slice(0, 512) : chunk.subarray(0, 512).toString('latin1');
-        const status = /^HTTP\/1\.1 (\d{3})/.exec(text)?.[1];
-        if (status === undefined || status === '101') return;
-        const body = text.split('\r\n\r\n')[1]?.split('\n')[0]?.trim().slice(0, 60) ?? '';
-        const key = `${status}\u0000${body}`;
-        this.handshakesRejected.set(key, (this.handshakesRejected.get(key) ?? 0) + 1);
-      };
-      socket.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
-        sniff(chunk);
-        return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest);
-      } as Socket['write'];
-      socket.end = function (this: Socket, chunk?: unknown, ...rest: unknown[]) {
-        sniff(chunk);
-        return (end as (...a: unknown[]) => Socket).call(this, chunk, ...rest);
-      } as Socket['end'];
     });
   }
+
+  /** Counts a refused handshake: the App's `onRejected` hook (status and reason as answered to the client). */
+  readonly handshakeRejected = (status: number, reason: string): void => {
+    const key = `${status}\u0000${reason.split('\n', 1)[0]!.trim().slice(0, 60)}`;
+    this.handshakesRejected.set(key, (this.handshakesRejected.get(key) ?? 0) + 1);
+  };
 
   /** Wraps the chat handler factory so that every connection is counted. */
   chatHandler(request: IncomingMessage, services: ChatServices): ChatHandler {

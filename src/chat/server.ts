@@ -100,6 +100,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     maxBufferedAmount: limits.maxBufferedBytes,
     ...(options.heartbeatInterval !== undefined && { heartbeatInterval: options.heartbeatInterval }),
     logError,
+    onRejected: metrics.handshakeRejected,
   })
     .websocket('/chat', (req) => metrics.chatHandler(req, services))
     .route('/healthz', (_req, res) => {

@@ -48,7 +48,10 @@ export interface ServerOptions extends ConnectionOptions {
   path?: string;
   /** Which browser origins may connect. Default 'same-origin' (the Origin's host must equal Host). */
   allowOrigin?: OriginPolicy;
-  /** Decide whether to accept a handshake (may be async). Runs after the protocol and origin checks. */
+  /**
+   * Decide whether to accept a handshake (may be async). Runs after the protocol and origin checks. An async
+   * hook has `handshakeTimeout` to settle, then the client gets 503 'Authentication timed out'.
+   */
   authenticate?: (request: HandshakeRequest) => AuthResult | Promise<AuthResult>;
   /** Subprotocols this server speaks, in preference order; the first one the client offered is selected. */
   protocols?: readonly string[];
@@ -59,8 +62,13 @@ export interface ServerOptions extends ConnectionOptions {
   /** Most open connections plus handshakes in progress; more get 503. Default 10,000. */
   maxConnections?: number;
   /**
-   * Time allowed from TCP accept to a complete handshake request (slowloris). Default 10,000 ms. One sweep every
-   * eighth of it (10 ms to 1 s) cuts off the late ones: a handshake is cut off up to that much later.
+   * Bound of every asynchronous step of a handshake, in ms. Default 10,000.
+   * - Standalone: the time from TCP accept to a complete request head (slowloris): 408. One sweep every
+   *   eighth of it (10 ms to 1 s) cuts off the late ones, so a handshake is cut off up to that much later.
+   * - Every mode: the time an asynchronous `authenticate` may take. A hook that has not settled by then is
+   *   answered 503 'Authentication timed out' (emitted as 'rejected'), the socket is closed and its
+   *   `maxConnections` slot released; a verdict that arrives later is ignored.
+   * - Standalone over TLS: node:tls's TLS handshake timeout.
    */
   handshakeTimeout?: number;
   /**
@@ -187,6 +195,17 @@ export class WebSocketServer extends EventEmitter {
     this.handshake(requestHead, request, socket, head, callback as ConnectionCallback);
   }
 
+  /**
+   * Refuses an upgrade request the application decided not to pass to `handleUpgrade()` (unknown route, origin,
+   * shutdown...): answers the HTTP error as every other refusal of this server (`buildErrorResponse`: status,
+   * `Connection: close`, `reason` as a text body, `headers`), closes the socket and emits 'rejected'
+   * (status, reason, request). `App` refuses through it.
+   */
+  rejectUpgrade(request: HandshakeRequest, socket: Duplex, status: number, reason: string, headers?: Readonly<Record<string, string>>): void {
+    socket.on('error', swallow); // a reset while we answer must not become an uncaught error
+    this.reject(socket, request, status, reason, headers);
+  }
+
   /** Standalone mode: read the handshake request with the core's parser, under a time limit. */
   private acceptRawSocket(socket: Socket): void {
     socket.on('error', swallow);
@@ -302,14 +321,25 @@ export class WebSocketServer extends EventEmitter {
   }
 
   private async authenticateThenAccept(terms: AcceptTerms, head: RequestHead, request: HandshakeRequest, socket: Duplex, rest: Buffer, callback: ConnectionCallback): Promise<void> {
-    let verdict: AuthResult;
+    let verdict: AuthResult | typeof TIMED_OUT;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      verdict = await this.options.authenticate!(request);
+      const pending = this.options.authenticate!(request);
+      // A hook that never settles must not hold the socket and its maxConnections slot: it gets
+      // handshakeTimeout, then 503; a verdict arriving later is ignored (the race has settled).
+      verdict = isThenable(pending)
+        ? await Promise.race([pending, new Promise<typeof TIMED_OUT>((resolve) => {
+          timer = setTimeout(resolve, this.limits.handshakeTimeout, TIMED_OUT);
+          timer.unref();
+        })])
+        : pending;
     } catch (error) {
       terms.deflate?.close();
       this.pendingHandshakes--;
       this.hookFailed(error, null, socket, request, rest);
       return;
+    } finally {
+      clearTimeout(timer);
     }
     if (verdict === true && !socket.destroyed && !this.closing) {
       this.accept(terms, head, request, socket, rest, callback);
@@ -317,10 +347,19 @@ export class WebSocketServer extends EventEmitter {
     }
     terms.deflate?.close();
     this.pendingHandshakes--;
-    if (socket.destroyed) return; // the client left while we waited
+    this.refuseAfterWait(socket, request, rest, verdict);
+  }
+
+  /**
+   * Refuses a handshake after an asynchronous step (the verdict of `authenticate`, a timeout or a shutdown),
+   * unless the client left while we waited.
+   */
+  private refuseAfterWait(socket: Duplex, request: HandshakeRequest, rest: Buffer, verdict: AuthResult | typeof TIMED_OUT): void {
+    if (socket.destroyed) return;
     try {
-      if (verdict !== true) this.reject(socket, request, verdict.status, verdict.reason ?? 'Unauthorized', verdict.headers);
-      else this.reject(socket, request, 503, 'Server is shutting down');
+      if (verdict === TIMED_OUT) this.reject(socket, request, 503, 'Authentication timed out');
+      else if (verdict === true) this.reject(socket, request, 503, 'Server is shutting down');
+      else this.reject(socket, request, verdict.status, verdict.reason ?? 'Unauthorized', verdict.headers);
     } catch (error) {
       // The verdict was not a valid HTTP answer (no status, 999, ...), or a 'rejected' listener threw.
       this.hookFailed(error, null, socket, request, rest);
@@ -444,6 +483,13 @@ export class WebSocketServer extends EventEmitter {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** What the handshake timer of `authenticateThenAccept` resolves with. */
+const TIMED_OUT: unique symbol = Symbol('wireroom.authenticationTimedOut');
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
 
 function swallow(): void {}
 

@@ -136,6 +136,27 @@ test('every request rule rejects with its status', () => {
   }
 });
 
+test('an upgrade request with a body is 400: Content-Length other than 0, any Transfer-Encoding, both together', () => {
+  const cases: Array<[string, RequestHead]> = [
+    ['Content-Length: 5', request({ 'Content-Length': '5' })],
+    ['Content-Length: 00', request({ 'Content-Length': '00' })],
+    ['Content-Length: 0, 5 (two values in one line)', request({ 'Content-Length': '0, 5' })],
+    ['two Content-Length lines, one of them 5', request({ 'Content-Length': ['0', '5'] })],
+    ['Transfer-Encoding: chunked', request({ 'Transfer-Encoding': 'chunked' })],
+    ['Transfer-Encoding: identity', request({ 'Transfer-Encoding': 'identity' })],
+    ['Content-Length: 0 with Transfer-Encoding: chunked', request({ 'Content-Length': '0', 'Transfer-Encoding': 'chunked' })],
+    ['Content-Length: 5 with Transfer-Encoding: chunked', request({ 'Content-Length': '5', 'Transfer-Encoding': 'chunked' })],
+  ];
+  for (const [label, req] of cases) {
+    const error = rejected(validateUpgradeRequest(req), 400, label);
+    assert.equal(error.code, 'WS_ERR_HANDSHAKE_BAD_REQUEST', label);
+    assert.match(error.message, /body/, label);
+  }
+  // An empty body is no body: Content-Length: 0 (once or repeated) is accepted.
+  assert.equal(accepted(validateUpgradeRequest(request({ 'Content-Length': '0' }))).key, KEY);
+  assert.equal(accepted(validateUpgradeRequest(request({ 'Content-Length': ['0', '0'] }))).key, KEY);
+});
+
 test('Sec-WebSocket-Version: other values are 426, missing or repeated are 400, all name version 13', () => {
   for (const version of ['8', '14', '13, 8', '013', 'thirteen']) {
     const error = rejected(validateUpgradeRequest(request({ 'Sec-WebSocket-Version': version })), 426, version);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../../src/client/connect.js';
 import type { WebSocket } from '../../src/connection/websocket.js';
-import { Cleanup, freePort, HOST, next, within } from '../helpers/loopback.js';
+import { Cleanup, freePort, HOST, next, rawWebSocket, until, within, closeCodeOf, type RawPeer } from '../helpers/loopback.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = `${ROOT}bin/wireroom.js`;
@@ -65,6 +65,41 @@ async function nextText(ws: WebSocket): Promise<[string, boolean]> {
   return [data.toString(), isBinary];
 }
 
+/**
+ * Sends what Autobahn 9.3.1 sends: '*' x 4 MiB as a text message with a fragment size of 64. Its sendMessage()
+ * cuts 64-byte frames while the cut does not pass the end, so 4 MiB makes 65,536 full frames, then an empty
+ * final continuation frame: 65,537 frames.
+ */
+async function autobahnFragmented(port: number): Promise<RawPeer> {
+  const peer = (await rawWebSocket(port, '/x')).read();
+  cleanup.socket(peer.socket);
+  const size = 4 * 1024 * 1024;
+  const chunk = 64;
+  const frames = size / chunk + 1;
+  const wire = Buffer.alloc(frames * (6 + chunk));
+  let at = 0;
+  for (let i = 0; i < frames; i++) {
+    const length = i < frames - 1 ? chunk : 0;
+    wire[at] = (i === frames - 1 ? 0x80 : 0) | (i === 0 ? 0x1 : 0x0);
+    wire[at + 1] = 0x80 | length; // masked, with the all-zero mask: the payload goes as it is
+    at += 6;
+    wire.fill(0x2a, at, at + length);
+    at += length;
+  }
+  assert.equal(frames, 65_537);
+  peer.socket.write(wire.subarray(0, at));
+  return peer;
+}
+
+/** The first complete data message the peer received (its frames joined). */
+async function messageOf(peer: RawPeer): Promise<{ opcode: number; payload: Buffer }> {
+  const complete = (): number => peer.frames.findIndex((f) => f.fin && (f.opcode === 0 || f.opcode === 1 || f.opcode === 2));
+  await until(() => complete() >= 0 || peer.closeFrames().length > 0, 20_000, 'the echo');
+  assert.equal(peer.closeFrames().length, 0, `closed with ${peer.closeFrames().map(closeCodeOf).join()}`);
+  const frames = peer.frames.filter((f) => f.opcode <= 2).slice(0, complete() + 1);
+  return { opcode: frames[0]!.opcode, payload: Buffer.concat(frames.map((f) => f.payload)) };
+}
+
 describe('wireroom echo (child process)', () => {
   let echo: Awaited<ReturnType<typeof startEcho>>;
   before(async () => {
@@ -95,6 +130,25 @@ describe('wireroom echo (child process)', () => {
     ws.send(big, { fragmentSize: 64 * 1024 });
     const [back] = await nextText(ws);
     assert.equal(back.length, big.length);
+  });
+
+  it('echoes a 4 MiB text message in 64-byte fragments as Autobahn 9.3.1 sends it: 65,537 frames', T, async () => {
+    const peer = await autobahnFragmented(echo.port);
+    const echoed = await messageOf(peer);
+    assert.equal(echoed.opcode, 1);
+    assert.equal(echoed.payload.length, 4 * 1024 * 1024);
+    assert.ok(echoed.payload.every((b) => b === 0x2a), 'the payload comes back as sent');
+    assert.equal(peer.closeFrames().length, 0);
+  });
+
+  it('--max-fragments 65536 (the old default) refuses that message with 1008 (policy violation): the test above crosses the limit', T, async () => {
+    const own = await startEcho(['--max-fragments', '65536']);
+    const peer = await autobahnFragmented(own.port);
+    await until(() => peer.closeFrames().length > 0, 10_000, 'the close frame');
+    assert.equal(closeCodeOf(peer.closeFrames()[0]!), 1008);
+    assert.equal(peer.frames.filter((f) => f.opcode === 1).length, 0, 'no echo');
+    own.child.kill('SIGTERM');
+    await within(own.exited, 5000, 'exit');
   });
 
   it('broadcasts on /broadcast to every connection there, sender included, and not to /x', T, async () => {

@@ -1,11 +1,14 @@
 // Server handshake policy: routing by path, async authentication, subprotocol selection, the Origin check.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
+import { once } from 'node:events';
 import { connect } from '../../src/client/connect.js';
 import { HandshakeError } from '../../src/protocol/errors.js';
 import type { WebSocket } from '../../src/connection/websocket.js';
 import type { HandshakeRequest } from '../../src/server/origin.js';
-import { Cleanup, rawStatus, startServer, upgradeRequest } from '../helpers/loopback.js';
+import { WebSocketServer } from '../../src/server/websocket-server.js';
+import { Cleanup, delay, HOST, maskedFrame, rawStatus, startServer, upgradeRequest } from '../helpers/loopback.js';
 
 const T = { timeout: 15_000 };
 const cleanup = new Cleanup();
@@ -86,6 +89,47 @@ describe('authenticate hook', () => {
     assert.equal(errors.length, 4);
     const ws = await accepted(`${url}/`);
     assert.equal(ws.readyState, ws.OPEN);
+  });
+
+  it('a hook that never settles is cut off after handshakeTimeout with 503, frees its slot, and a late verdict is ignored', T, async () => {
+    let calls = 0;
+    let settleFirst: ((verdict: true) => void) | undefined;
+    const { server, url, port } = await startServer({
+      maxConnections: 1, // the hung handshake's slot must be released for the next one to be accepted
+      handshakeTimeout: 300,
+      authenticate: (): Promise<true> | true => {
+        calls++;
+        if (calls === 1) return new Promise<true>((resolve) => (settleFirst = resolve)); // hangs until we say
+        if (calls === 2) return new Promise<true>(() => {}); // hangs forever
+        return true;
+      },
+    });
+    cleanup.server(server);
+    const rejected: Array<[number, string]> = [];
+    server.on('rejected', (status: number, reason: string) => rejected.push([status, reason]));
+    let connections = 0;
+    server.on('connection', () => connections++);
+
+    const began = performance.now();
+    const first = await rawStatus(port, upgradeRequest('/'));
+    const waited = performance.now() - began;
+    assert.equal(first.status, 503);
+    assert.match(first.text, /\r\n\r\nAuthentication timed out$/);
+    assert.ok(waited >= 250, `cut off after ${waited.toFixed(0)} ms, before handshakeTimeout`);
+
+    // The late verdict of the first hook changes nothing: no connection, no second answer.
+    settleFirst!(true);
+    await delay(20);
+    assert.equal(connections, 0);
+
+    // The same with the client library, then the slot is free again under maxConnections: 1.
+    const error = await refusedStatus(connect(`${url}/`, { handshakeTimeout: 5000 }));
+    assert.equal(error.status, 503);
+    const ws = await accepted(`${url}/`);
+    assert.equal(ws.readyState, ws.OPEN);
+    assert.equal(connections, 1);
+    assert.deepEqual(rejected, [[503, 'Authentication timed out'], [503, 'Authentication timed out']]);
+    assert.equal(calls, 3);
   });
 });
 
@@ -183,5 +227,63 @@ describe('Origin check', () => {
     cleanup.server(fn.server);
     assert.equal((await accepted(`${fn.url}/`, { origin: 'https://a.trusted.example' })).readyState, 1);
     assert.equal((await refusedStatus(connect(`${fn.url}/`, { origin: 'https://untrusted.example' }))).status, 403);
+  });
+});
+
+describe('an upgrade request with a body', () => {
+  // Each body is, or holds, a valid masked text frame: a server that took it for WebSocket input would emit it
+  // as a message (it used to: 101, then the body read as frames).
+  const frame = maskedFrame(0x1, Buffer.from('smuggled'));
+  const requests: Array<[string, Buffer]> = [
+    ['Content-Length: 5 and 5 bytes', Buffer.from(upgradeRequest('/', { 'Content-Length': '5' }) + 'hello', 'latin1')],
+    ['Content-Length of a frame, and the frame', Buffer.concat([Buffer.from(upgradeRequest('/', { 'Content-Length': String(frame.length) }), 'latin1'), frame])],
+    ['Transfer-Encoding: chunked, a frame in one chunk', Buffer.concat([
+      Buffer.from(upgradeRequest('/', { 'Transfer-Encoding': 'chunked' }) + `${frame.length.toString(16)}\r\n`, 'latin1'), frame, Buffer.from('\r\n0\r\n\r\n'),
+    ])],
+    ['Content-Length together with Transfer-Encoding', Buffer.concat([Buffer.from(upgradeRequest('/', { 'Content-Length': String(frame.length), 'Transfer-Encoding': 'chunked' }), 'latin1'), frame])],
+  ];
+
+  /** The answer must be one complete HTTP 400 response (its body as long as its Content-Length) and nothing else. */
+  function assertOnly400(label: string, text: string): void {
+    const end = text.indexOf('\r\n\r\n') + 4;
+    assert.ok(end > 4 && text.startsWith('HTTP/1.1 400 Bad Request\r\n'), `${label}: expected a 400 response, got ${JSON.stringify(text.slice(0, 200))}`);
+    const length = Number(/\r\nContent-Length: (\d+)\r\n/i.exec(text.slice(0, end))?.[1] ?? 0);
+    assert.equal(text.length, end + length, `${label}: bytes after the 400 response`);
+  }
+
+  function watch(server: WebSocketServer): { rejected: number[]; events: string[] } {
+    const seen = { rejected: [] as number[], events: [] as string[] };
+    server.on('rejected', (status: number) => seen.rejected.push(status));
+    server.on('connection', (ws: WebSocket) => {
+      seen.events.push('connection');
+      ws.on('message', (data: Buffer) => seen.events.push(`message ${String(data)}`));
+    });
+    return seen;
+  }
+
+  it('standalone: 400, no connection, nothing read as frames', T, async () => {
+    const { server, port } = await startServer();
+    cleanup.server(server);
+    const seen = watch(server);
+    for (const [label, bytes] of requests) assertOnly400(label, (await rawStatus(port, bytes)).text);
+    await delay(20);
+    assert.deepEqual(seen.events, []);
+    assert.deepEqual(seen.rejected, [400, 400, 400, 400]);
+  });
+
+  it('attached to an http.Server: 400, no connection, nothing read as frames', T, async () => {
+    const http = createHttpServer();
+    const server = new WebSocketServer({ server: http, heartbeatInterval: 0 });
+    cleanup.add(http, (h) => new Promise((resolve) => h.close(resolve)));
+    cleanup.server(server);
+    http.listen(0, HOST);
+    await once(http, 'listening');
+    const port = (http.address() as { port: number }).port;
+    const seen = watch(server);
+    for (const [label, bytes] of requests) assertOnly400(label, (await rawStatus(port, bytes)).text);
+    await delay(20);
+    assert.deepEqual(seen.events, []);
+    // node:http answers CL together with TE with its own 400 before any 'upgrade' event: three are ours.
+    assert.deepEqual(seen.rejected, [400, 400, 400]);
   });
 });

@@ -5,6 +5,9 @@
  * Status decisions (each rejection is a `HandshakeError` carrying its status and extra headers):
  * - method other than GET: 405 with `Allow: GET`.
  * - HTTP version below 1.1: 400 (RFC 6455 4.1 requires HTTP/1.1; an HTTP/1.0 peer has no Upgrade).
+ * - a request with a body: 400. Any `Transfer-Encoding`, or a `Content-Length` other than `0` (so both together
+ *   as well: RFC 9112 6.1). The new protocol starts after the request is complete (RFC 9110 7.8): the bytes of
+ *   a body must never be read as WebSocket frames, and a server that does not read bodies cannot skip them.
  * - `Host` missing, repeated or empty: 400.
  * - `Upgrade` without `websocket`, `Connection` without `upgrade`: 400, not 426. The request is not a
  *   WebSocket handshake at all, and `HANDSHAKE_BAD_REQUEST` is documented as 400.
@@ -77,8 +80,15 @@ export function validateUpgradeRequest(head: RequestHead, options: UpgradeReques
   let origin: string | undefined;
   let protocolValues: string[] | null = null;
   let extensionValues: string[] | null = null;
+  let body = false;
   for (const [name, value] of head.headers) {
     switch (name) {
+      case 'content-length':
+        body ||= value !== '0';
+        break;
+      case 'transfer-encoding':
+        body = true;
+        break;
       case 'host':
         if (hosts++ === 0) host = value;
         break;
@@ -106,6 +116,7 @@ export function validateUpgradeRequest(head: RequestHead, options: UpgradeReques
     }
   }
 
+  if (body) return badRequest('A WebSocket handshake request must not have a body (Content-Length other than 0 or Transfer-Encoding)');
   if (hosts !== 1 || host === '') return badRequest('Exactly one non-empty Host header is required');
   if (!upgrade) return badRequest('Missing or invalid Upgrade header (expected websocket)');
   if (!connection) return badRequest('Missing or invalid Connection header (expected Upgrade)');
