@@ -271,21 +271,44 @@ client.addEventListener('reset', (e) => {
   if (/** @type {CustomEvent} */ (e).detail.room === room) list.clear();
 });
 
+/**
+ * Messages are rendered in batches: a sync page delivers hundreds of `message` events in one task, and
+ * measuring the scroll position per message would force a layout each time (seconds for a big backlog).
+ * @type {Array<{ message: import('./wireroom-client.js').ChatMessage, own: boolean, source: string }>}
+ */
+let incoming = [];
+
 client.addEventListener('message', (e) => {
-  const { message, own, source } = /** @type {CustomEvent} */ (e).detail;
-  if (message.room !== room) return;
-  const wasAtBottom = atBottom();
-  const li = list.add(message, own);
-  if (!li) return;
-  stopTyping(message.uid);
-  if (own || wasAtBottom) scrollToBottom();
-  else { newBelow++; ui.jump.textContent = `${newBelow} new message${newBelow > 1 ? 's' : ''} ↓`; ui.jump.hidden = false; }
-  if (source === 'live' && !own) {
-    ui.announcer.textContent = `${message.name}: ${message.text}`;
-    if (document.visibilityState === 'hidden') { unread++; document.title = `(${unread}) #${room} · Wireroom`; }
-  }
-  updateChrome();
+  const d = /** @type {CustomEvent} */ (e).detail;
+  if (d.message.room !== room) return;
+  if (incoming.length === 0) queueMicrotask(renderIncoming);
+  incoming.push(d);
 });
+
+function renderIncoming() {
+  const batch = incoming;
+  incoming = [];
+  const wasAtBottom = atBottom();
+  let others = 0;
+  let ownAdded = false;
+  /** @type {import('./wireroom-client.js').ChatMessage | null} */
+  let announce = null;
+  for (const { message, own, source } of batch) {
+    if (message.room !== room) continue; // the room changed meanwhile
+    if (!list.add(message, own)) continue;
+    stopTyping(message.uid);
+    if (own) ownAdded = true; else others++;
+    if (source === 'live' && !own) {
+      announce = message;
+      if (document.visibilityState === 'hidden') unread++;
+    }
+  }
+  if (announce) ui.announcer.textContent = `${announce.name}: ${announce.text}`;
+  if (unread && document.visibilityState === 'hidden') document.title = `(${unread}) #${room} · Wireroom`;
+  if (ownAdded || wasAtBottom) scrollToBottom();
+  else if (others) { newBelow += others; ui.jump.textContent = `${newBelow} new message${newBelow > 1 ? 's' : ''} ↓`; ui.jump.hidden = false; }
+  updateChrome();
+}
 
 client.addEventListener('history', (e) => {
   const d = /** @type {CustomEvent} */ (e).detail;
