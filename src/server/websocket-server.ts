@@ -25,10 +25,12 @@ import { encodeFrame } from '../protocol/frame-writer.js';
 import { resolveConnectionOptions, WebSocket, type ConnectionOptions, type ResolvedConnectionOptions, type SharedCompressedFrame } from '../websocket/websocket.js';
 import { prepareMessage } from '../websocket/prepared-message.js';
 import { isOriginAllowed, type HandshakeRequest, type OriginPolicy } from './origin.js';
+import { createHostCheck, HOST_REFUSED, type HostCheck, type HostPolicy } from './host.js';
 import { ConnectionSweeper } from './sweeper.js';
 import { HandshakeDeadlines, type PendingHandshake } from './handshake-deadlines.js';
 
 export type { HandshakeRequest, OriginPolicy } from './origin.js';
+export type { HostPolicy } from './host.js';
 
 /** An authentication decision: `true` accepts; otherwise the HTTP status (and reason) to refuse with. */
 export type AuthResult = true | { status: number; reason?: string; headers?: Record<string, string> };
@@ -49,6 +51,12 @@ export interface ServerOptions extends ConnectionOptions {
   path?: string;
   /** Which browser origins may connect. Default 'same-origin' (the Origin's host must equal Host). */
   allowOrigin?: OriginPolicy;
+  /**
+   * Which Host names the server answers to (DNS rebinding protection); others get 421. Default 'auto': IP
+   * literals, `localhost` forms on loopback, the `host` option's name. A list adds names (`.example.com`: a
+   * domain and its subdomains); '*' turns the check off. See docs/security.md.
+   */
+  allowedHosts?: HostPolicy;
   /** Decide whether to accept a handshake (may be async). Runs after the protocol and origin checks. */
   authenticate?: (request: HandshakeRequest) => AuthResult | Promise<AuthResult>;
   /** Subprotocols this server speaks, in preference order; the first one the client offered is selected. */
@@ -105,6 +113,7 @@ export class WebSocketServer extends EventEmitter {
   /** Counters for metrics: `sharedCompressions` counts broadcasts compressed once for many recipients. */
   readonly stats = { sharedCompressions: 0 };
   private readonly options: ServerOptions;
+  private readonly hostAllowed: HostCheck;
   private readonly limits: typeof SERVER_DEFAULTS;
   private readonly deflateOptions: DeflateOptions | null;
   private readonly resolvedDeflate: ResolvedDeflateOptions | null;
@@ -129,6 +138,7 @@ export class WebSocketServer extends EventEmitter {
   constructor(options: ServerOptions = {}, onListening?: () => void) {
     super();
     this.options = options;
+    this.hostAllowed = createHostCheck(options.allowedHosts, options.host !== undefined ? [options.host] : []);
     this.limits = {
       maxConnections: options.maxConnections ?? SERVER_DEFAULTS.maxConnections,
       handshakeTimeout: options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
@@ -276,6 +286,9 @@ export class WebSocketServer extends EventEmitter {
     }
     const upgrade = validateUpgradeRequest(head);
     if (upgrade instanceof HandshakeError) return this.reject(socket, request, upgrade.status, upgrade.message, upgrade.headers);
+    if (!this.hostAllowed(upgrade.host, (request.socket as { localAddress?: string }).localAddress)) {
+      return this.reject(socket, request, HOST_REFUSED.status, HOST_REFUSED.reason);
+    }
     if (!isOriginAllowed(this.options.allowOrigin ?? 'same-origin', upgrade.origin, upgrade.host, request)) {
       return this.reject(socket, request, 403, 'Origin not allowed');
     }
