@@ -8,6 +8,8 @@ import { MessageList } from './message-list.js';
 import { h, colorOf, initialOf } from './dom.js';
 
 const NAME_KEY = 'wireroom:name';
+/** Longest message in code points, as the protocol counts (updated from `welcome`). */
+let maxText = 2000;
 const MAX_RENDERED = 1000;
 const TYPING_SHOWN_MS = 4000;
 const ERROR_SHOWN_MS = 8000;
@@ -254,7 +256,9 @@ client.addEventListener('state', (e) => { renderState(/** @type {CustomEvent} */
 
 client.addEventListener('welcome', (e) => {
   const { limits } = /** @type {CustomEvent} */ (e).detail;
-  if (limits?.maxTextLength) ui.input.maxLength = limits.maxTextLength;
+  // No maxlength on the textarea: it counts UTF-16 units and would cut text the server accepts (an emoji is
+  // one code point but two units). The counter below counts code points, as the protocol does.
+  if (limits?.maxTextLength) { maxText = limits.maxTextLength; renderCount(); }
   if (limits?.maxNameLength) ui.nameInput.maxLength = limits.maxNameLength;
 });
 
@@ -369,6 +373,7 @@ ui.composer.addEventListener('submit', (e) => {
   const text = ui.input.value;
   if (!text.trim()) return;
   if (!name) { openNameDialog(); return; }
+  if (codePoints(text) > maxText) { showError(describeError({ code: 'TOO_LONG' })); return; } // kept in the box to shorten
   try {
     client.send(room, text);
   } catch (err) {
@@ -377,6 +382,7 @@ ui.composer.addEventListener('submit', (e) => {
   }
   ui.input.value = '';
   autosize();
+  renderCount();
   ui.input.focus();
 });
 
@@ -391,10 +397,31 @@ ui.input.addEventListener('keydown', (e) => {
 ui.input.addEventListener('input', () => {
   autosize();
   if (ui.input.value.trim()) client.typing(room);
-  const max = ui.input.maxLength > 0 ? ui.input.maxLength : 2000;
-  const len = ui.input.value.length;
-  ui.charCount.textContent = len > max * 0.8 ? `${len} / ${max}` : '';
+  renderCount();
 });
+
+/** @param {string} s @returns {number} length in code points, as the server counts */
+function codePoints(s) {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}
+
+/** The counter: what remains (shown from 80 % of the limit on), or how much is over; the box is marked invalid when over. */
+function renderCount() {
+  const len = ui.input.value.length > maxText * 0.8 ? codePoints(ui.input.value) : ui.input.value.length;
+  const left = maxText - len;
+  ui.charCount.textContent = len > maxText * 0.8 ? (left >= 0 ? `${left} left` : `${-left} too many`) : '';
+  ui.charCount.classList.toggle('over', left < 0);
+  if (left < 0) ui.input.setAttribute('aria-invalid', 'true'); else ui.input.removeAttribute('aria-invalid');
+}
 
 function autosize() {
   ui.input.style.height = 'auto';
