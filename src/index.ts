@@ -10,7 +10,7 @@
 export { WebSocket, type SendOptions, type ConnectionOptions, type BackpressurePolicy, CONNECTION_DEFAULTS } from './connection/websocket.js';
 export { PreparedMessage, prepareMessage } from './connection/fanout.js';
 export {
-  WebSocketServer, SERVER_DEFAULTS, type ServerOptions, type ShutdownOptions, type AuthResult, type HandshakeRequest, type OriginPolicy,
+  WebSocketServer, SERVER_DEFAULTS, type ServerOptions, type ShutdownOptions, type AuthResult, type HandshakeRequest, type OriginPolicy, type HostPolicy,
 } from './server/websocket-server.js';
 export { connect, type ConnectOptions } from './client/connect.js';
 export { WireroomError, ProtocolError, HandshakeError, ErrorCodes, type ErrorCode } from './protocol/errors.js';

@@ -9,6 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { createHostCheck, HOST_REFUSED, type HostCheck, type HostPolicy } from '../server/host.js';
 import { WebSocketServer, type ServerOptions } from '../server/websocket-server.js';
 import type { WebSocket } from '../connection/websocket.js';
 import { sendText, type HttpHandler } from './http-handler.js';
@@ -43,6 +44,12 @@ export interface AppOptions {
    * For metrics and logs; an exception it throws is reported to `logError`.
    */
   readonly onRejected?: (status: number, reason: string, request: IncomingMessage) => void;
+  /**
+   * Host names the app answers to, for every HTTP request and upgrade (DNS rebinding protection); others get
+   * 421. Default 'auto': IP literals, `localhost` forms on loopback, the name given to `listen()`. A list adds
+   * names (`.example.com`: a domain and its subdomains); '*' turns the check off. See docs/security.md.
+   */
+  readonly allowedHosts?: HostPolicy;
 }
 
 /** Options of `App.close()`. */
@@ -92,6 +99,8 @@ export class App implements HandlerHost {
   private closing: Promise<void> | undefined;
   private tasks = 0;
   private idleWaiters: Array<() => void> = [];
+  private readonly allowedHosts: HostPolicy | undefined;
+  private hostAllowed: HostCheck;
 
   /** @internal HandlerHost */
   acceptingMessages = true;
@@ -100,10 +109,13 @@ export class App implements HandlerHost {
 
   constructor(options: AppOptions = {}) {
     this.maxQueuedMessages = options.maxQueuedMessages ?? 256;
+    this.allowedHosts = options.allowedHosts;
+    this.hostAllowed = createHostCheck(options.allowedHosts);
     this.logError = options.logError ?? ((context, error) => console.error(`wireroom: ${context}:`, error));
     this.wss = new WebSocketServer({
       noServer: true,
       allowOrigin: '*', // each handler's checkOrigin() decides, before handleUpgrade
+      allowedHosts: '*', // checked by handleUpgrade, before the route
       ...(options.maxMessageSize !== undefined && { maxMessageSize: options.maxMessageSize }),
       ...(options.maxConnections !== undefined && { maxConnections: options.maxConnections }),
       ...(options.maxBufferedAmount !== undefined && { maxBufferedAmount: options.maxBufferedAmount }),
@@ -148,6 +160,10 @@ export class App implements HandlerHost {
 
   /** The http.Server request listener, for use with a server made elsewhere. */
   readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (!this.hostAllowed(req.headers.host, req.socket.localAddress)) {
+      sendText(res, HOST_REFUSED.status, HOST_REFUSED.reason);
+      return;
+    }
     const pathname = pathnameOf(req.url);
     if (pathname === undefined) {
       sendText(res, 400, 'Bad Request');
@@ -183,6 +199,10 @@ export class App implements HandlerHost {
       this.wss.rejectUpgrade(req, socket, 503, 'Shutting down');
       return;
     }
+    if (!this.hostAllowed(req.headers.host, req.socket.localAddress)) {
+      this.wss.rejectUpgrade(req, socket, HOST_REFUSED.status, HOST_REFUSED.reason);
+      return;
+    }
     const pathname = pathnameOf(req.url);
     const found = pathname === undefined ? undefined : match(this.socketRoutes, pathname);
     if (found === undefined) {
@@ -214,6 +234,7 @@ export class App implements HandlerHost {
 
   /** Creates an HTTP server for the app and resolves with it once it listens. Port 0 picks a free port. */
   listen(port = 0, host = '127.0.0.1'): Promise<Server> {
+    this.hostAllowed = createHostCheck(this.allowedHosts, [host]); // the name it is bound with is one of its names
     const server = createServer();
     this.attach(server);
     return new Promise<Server>((resolve, reject) => {

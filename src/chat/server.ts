@@ -29,6 +29,14 @@ export interface ChatServerOptions {
   readonly limits?: Partial<ChatLimits>;
   /** Browser origins allowed besides same-origin, e.g. `['https://chat.example.com']`. */
   readonly allowedOrigins?: readonly string[];
+  /**
+   * Host names the server answers to besides the default ones (IP literals, `localhost` on loopback, the bound
+   * host): e.g. `['chat.example.com']`, `['.example.com']` for a domain and its subdomains, `['*']` for any.
+   * Other names get 421 on every request and upgrade (DNS rebinding protection, docs/security.md).
+   */
+  readonly allowedHosts?: readonly string[];
+  /** The URL users reach the server at behind a proxy, e.g. `https://chat.example.com`: its host is allowed (Host check) and its origin too (Origin check). */
+  readonly publicUrl?: string;
   /** Protocol-level ping interval in ms (0 disables). Default 20,000. */
   readonly heartbeatInterval?: number;
   /** Storage, broker and presence can be replaced (e.g. Redis-backed ones for several processes). */
@@ -80,6 +88,8 @@ const CONTENT_SECURITY_POLICY =
 /** Starts the chat server; resolves once it listens. */
 export async function startChatServer(options: ChatServerOptions = {}): Promise<ChatServer> {
   const limits: ChatLimits = Object.freeze({ ...defaultLimits, ...options.limits });
+  const publicUrl = options.publicUrl !== undefined ? new URL(options.publicUrl) : undefined;
+  const allowedHosts = [...(options.allowedHosts ?? []), ...(publicUrl ? [publicUrl.host] : [])];
   const logError = options.logError ?? ((context: string, error: unknown) => console.error(`wireroom chat: ${context}:`, error));
   const store = options.store ?? SqliteChatStore.open(options.dbPath ?? './data/chat.db', { synchronous: options.synchronous ?? 'FULL' });
   const broker = options.broker ?? new InProcessBroker();
@@ -89,7 +99,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     presence: options.presence ?? new InProcessPresence(),
     limits,
     serverVersion: packageVersion(),
-    allowedOrigins: (options.allowedOrigins ?? []).map((o) => o.toLowerCase()),
+    allowedOrigins: [...(options.allowedOrigins ?? []), ...(publicUrl ? [publicUrl.origin] : [])].map((o) => o.toLowerCase()),
     logError,
   };
 
@@ -101,6 +111,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     ...(options.heartbeatInterval !== undefined && { heartbeatInterval: options.heartbeatInterval }),
     logError,
     onRejected: metrics.handshakeRejected,
+    ...(allowedHosts.length > 0 && { allowedHosts }),
   })
     .websocket('/chat', (req) => metrics.chatHandler(req, services))
     .route('/healthz', (_req, res) => {

@@ -24,10 +24,12 @@ import { PerMessageDeflate } from '../compression/permessage-deflate.js';
 import { resolveConnectionOptions, WebSocket, type ConnectionOptions, type ResolvedConnectionOptions } from '../connection/websocket.js';
 import { deliverPrepared, prepareMessage } from '../connection/fanout.js';
 import { isOriginAllowed, type HandshakeRequest, type OriginPolicy } from './origin.js';
+import { createHostCheck, HOST_REFUSED, type HostCheck, type HostPolicy } from './host.js';
 import { ConnectionSweeper } from '../connection/heartbeat.js';
 import { HandshakeDeadlines, type PendingHandshake } from './handshake-deadlines.js';
 
 export type { HandshakeRequest, OriginPolicy } from './origin.js';
+export type { HostPolicy } from './host.js';
 
 /** An authentication decision: `true` accepts; otherwise the HTTP status (and reason) to refuse with. */
 export type AuthResult = true | { status: number; reason?: string; headers?: Record<string, string> };
@@ -48,6 +50,12 @@ export interface ServerOptions extends ConnectionOptions {
   path?: string;
   /** Which browser origins may connect. Default 'same-origin' (the Origin's host must equal Host). */
   allowOrigin?: OriginPolicy;
+  /**
+   * Which Host names the server answers to (DNS rebinding protection); others get 421. Default 'auto': IP
+   * literals, `localhost` forms on loopback, the `host` option's name. A list adds names (`.example.com`: a
+   * domain and its subdomains); '*' turns the check off. See docs/security.md.
+   */
+  allowedHosts?: HostPolicy;
   /**
    * Decide whether to accept a handshake (may be async). Runs after the protocol and origin checks. An async
    * hook has `handshakeTimeout` to settle, then the client gets 503 'Authentication timed out'.
@@ -112,6 +120,7 @@ export class WebSocketServer extends EventEmitter {
   /** Counters for metrics: `sharedCompressions` counts broadcasts compressed once for many recipients. */
   readonly stats = { sharedCompressions: 0 };
   private readonly options: ServerOptions;
+  private readonly hostAllowed: HostCheck;
   private readonly limits: typeof SERVER_DEFAULTS;
   private readonly deflateOptions: DeflateOptions | null;
   /** Connection options resolved once and shared by every connection of this server. */
@@ -135,6 +144,7 @@ export class WebSocketServer extends EventEmitter {
   constructor(options: ServerOptions = {}, onListening?: () => void) {
     super();
     this.options = options;
+    this.hostAllowed = createHostCheck(options.allowedHosts, options.host !== undefined ? [options.host] : []);
     this.limits = {
       maxConnections: options.maxConnections ?? SERVER_DEFAULTS.maxConnections,
       handshakeTimeout: options.handshakeTimeout ?? SERVER_DEFAULTS.handshakeTimeout,
@@ -293,6 +303,9 @@ export class WebSocketServer extends EventEmitter {
     }
     const upgrade = validateUpgradeRequest(head);
     if (upgrade instanceof HandshakeError) return this.reject(socket, request, upgrade.status, upgrade.message, upgrade.headers);
+    if (!this.hostAllowed(upgrade.host, (request.socket as { localAddress?: string }).localAddress)) {
+      return this.reject(socket, request, HOST_REFUSED.status, HOST_REFUSED.reason);
+    }
     if (!isOriginAllowed(this.options.allowOrigin ?? 'same-origin', upgrade.origin, upgrade.host, request)) {
       return this.reject(socket, request, 403, 'Origin not allowed');
     }

@@ -25,6 +25,8 @@ test('bad flags: a clear message, the help, exit code 2', () => {
     [['--bogus'], /Unknown option '--bogus'/],
     [['--synchronous', 'sometimes'], /--synchronous must be full or normal/],
     [['--allow-origin', 'evil'], /--allow-origin needs an origin/],
+    [['--public-url', 'chat.example.com'], /--public-url needs a URL/],
+    [['--allowed-hosts', 'a.example,bad host'], /--allowed-hosts needs host names/],
     [['extra'], /Unexpected argument 'extra'/],
     [['--db'], /argument missing|--db/],
   ] as Array<[string[], RegExp]>) {

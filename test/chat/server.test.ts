@@ -5,6 +5,23 @@ import { join } from 'node:path';
 import { SqliteChatStore } from '../../src/chat/sqlite-store.js';
 import { TestClient } from './fixtures/client.js';
 import { fastLimits, startTestServer, tempDir } from './fixtures/server.js';
+import { once } from 'node:events';
+import { request as httpRequest } from 'node:http';
+import { rawConnect, rawStatus, upgradeRequest } from '../helpers/loopback.js';
+
+/** A GET with a chosen Host header (fetch() does not let one set it). */
+function fetchWithHost(port: number, path: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers: { Host: host } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -289,6 +306,42 @@ test('the Origin check: same origin and listed origins pass, foreign pages are r
   const listed = await TestClient.connect(server.url, { origin: 'https://chat.example.com' });
   listed.close();
   await assert.rejects(TestClient.connect(server.url, { origin: 'https://evil.example' }), /HTTP 403/);
+});
+
+test('DNS rebinding: a foreign Host gets 421 on the page, /metrics, /healthz and the upgrade, even with a matching Origin', async (t) => {
+  const server = await startTestServer(t);
+  const port = server.port;
+  const a = await connect(t, server.url);
+  await a.join('secret', 'Ann');
+  a.send({ type: 'message', room: 'secret', clientId: 's1', text: 'private' });
+  await a.next('ack');
+  const evil = `attacker.example:${port}`;
+  for (const path of ['/', '/metrics', '/healthz', '/chat.js']) {
+    const r = await fetchWithHost(port, path, evil);
+    assert.equal(r.status, 421, path);
+    assert.match(r.body, /Host not allowed/);
+    assert.doesNotMatch(r.body, /private|wireroom_/);
+  }
+  const up = await rawStatus(port, upgradeRequest('/chat', { Origin: `http://${evil}` }).replace('Host: 127.0.0.1', `Host: ${evil}`));
+  assert.equal(up.status, 421);
+  assert.doesNotMatch(up.text, /private/);
+  // The names of a local server still work.
+  assert.equal((await fetchWithHost(port, '/', `localhost:${port}`)).status, 200);
+  assert.equal((await fetchWithHost(port, '/healthz', `127.0.0.1:${port}`)).status, 200);
+});
+
+test('publicUrl and allowedHosts: the public name is served and its pages may connect; others are still refused', async (t) => {
+  const server = await startTestServer(t, { publicUrl: 'https://chat.example.com', allowedHosts: ['.corp.test'] });
+  const port = server.port;
+  assert.equal((await fetchWithHost(port, '/', 'chat.example.com')).status, 200);
+  assert.equal((await fetchWithHost(port, '/', 'chat.corp.test:8443')).status, 200);
+  assert.equal((await fetchWithHost(port, '/', 'chat.example.net')).status, 421);
+  const behindProxy = upgradeRequest('/chat', { Origin: 'https://chat.example.com' }).replace('Host: 127.0.0.1', 'Host: chat.example.com');
+  const socket = await rawConnect(port);
+  socket.write(behindProxy);
+  const [first] = (await once(socket, 'data')) as [Buffer];
+  socket.destroy();
+  assert.match(first.toString('latin1'), /^HTTP\/1\.1 101/, 'the public origin passes the Origin check too');
 });
 
 test('messages survive a restart', async (t) => {

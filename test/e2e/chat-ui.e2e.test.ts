@@ -26,6 +26,39 @@ async function seed(httpUrl: string, room: string, count: number): Promise<void>
 describe('chat page in Chromium: input, names, rooms, paging', { skip: browserSkip, timeout: 6 * TEST_TIMEOUT }, () => {
   const h = chatHarness('e2e-ui');
 
+  it('the message box counts code points like the protocol: 1,800 emoji are kept and sent whole; over the limit is flagged, not cut', { timeout: TEST_TIMEOUT }, async () => {
+    const room = h.newRoom('emoji');
+    const ada = await h.openChat(room, 'Ada');
+    const bob = await h.openChat(room, 'Bob');
+    const text = '😀'.repeat(1800); // 1,800 code points, 3,600 UTF-16 units: within the 2,000 limit
+    await ada.focus('#composer-input');
+    await ada.keyboard.insertText(text); // as typing or pasting does (maxlength would cut this)
+    assert.equal(await ada.inputValue('#composer-input'), text, 'nothing cut');
+    assert.equal(await ada.locator('#char-count').textContent(), '200 left');
+    await ada.keyboard.press('Enter');
+    await ada.locator('#messages li.msg.own[data-status="delivered"]').waitFor();
+    const got = await bob.locator('#messages li.msg .text').first();
+    await got.waitFor();
+    assert.equal(await got.textContent(), text, 'delivered whole');
+    assert.equal(await ada.locator('#char-count').textContent(), '', 'the counter clears with the box');
+
+    const over = '😀'.repeat(2001);
+    await ada.keyboard.insertText(over);
+    assert.equal(await ada.inputValue('#composer-input'), over, 'not cut either: the user decides what to remove');
+    assert.equal(await ada.locator('#char-count').textContent(), '1 too many');
+    assert.equal(await ada.getAttribute('#composer-input', 'aria-invalid'), 'true');
+    await ada.keyboard.press('Enter');
+    const banner = ada.locator('#error-banner');
+    await banner.waitFor();
+    assert.match(await banner.textContent() ?? '', /too long \(2000 characters at most\)/);
+    assert.equal(await ada.inputValue('#composer-input'), over, 'kept in the box');
+    assert.equal(await ada.locator('#messages li.msg').count(), 1, 'nothing was sent');
+    await ada.keyboard.press('Backspace'); // one emoji is one code point: the count follows
+    assert.equal(await ada.locator('#char-count').textContent(), '0 left');
+    assert.equal(await ada.getAttribute('#composer-input', 'aria-invalid'), null);
+    assert.deepEqual(h.pageErrors, []);
+  });
+
   it('keyboard: Enter sends, Shift+Enter adds a line; the text keeps its line break', { timeout: TEST_TIMEOUT }, async () => {
     const room = h.newRoom('keys');
     const ada = await h.openChat(room, 'Ada');

@@ -19,6 +19,11 @@ Flags:
   --db <file>             SQLite database file, created with its directory (default ./data/chat.db)
   --synchronous <mode>    full (default: an ack survives power loss) or normal (survives crashes only)
   --allow-origin <url>    also accept browser pages from this origin (repeatable), e.g. https://chat.example.com
+  --public-url <url>      the URL users open behind a proxy, e.g. https://chat.example.com: its host name is
+                          answered to and its origin accepted
+  --allowed-hosts <list>  more Host names to answer to, comma-separated (.example.com: a domain and its
+                          subdomains; * for any). By default only IP addresses, localhost (on loopback) and
+                          the --host name are: other names get 421 (DNS rebinding protection)
   --public <dir>          serve the page from this directory (default: the bundled page)
   --heartbeat <ms>        protocol ping interval, 0 to disable (default 20000)
   --redis <url>           share the chat through Redis (redis://host:port/db): history, fan-out and
@@ -32,6 +37,8 @@ interface ChatConfig {
   readonly dbPath: string;
   readonly synchronous: 'FULL' | 'NORMAL';
   readonly allowedOrigins: string[];
+  readonly allowedHosts: string[];
+  readonly publicUrl: string | undefined;
   readonly publicDir: string | undefined;
   readonly heartbeatInterval: number;
   readonly redisUrl: string | undefined;
@@ -49,6 +56,7 @@ function parse(argv: string[]): ChatConfig {
         port: { type: 'string' }, host: { type: 'string' }, db: { type: 'string' }, synchronous: { type: 'string' },
         'allow-origin': { type: 'string', multiple: true }, public: { type: 'string' }, heartbeat: { type: 'string' },
         redis: { type: 'string' }, workers: { type: 'string' },
+        'public-url': { type: 'string' }, 'allowed-hosts': { type: 'string', multiple: true },
       },
     }));
   } catch (error) {
@@ -61,6 +69,12 @@ function parse(argv: string[]): ChatConfig {
   const allowedOrigins = values['allow-origin'] ?? [];
   for (const origin of allowedOrigins) {
     if (!/^https?:\/\/[^/\s]+$/i.test(origin)) throw new UsageError(`--allow-origin needs an origin such as https://chat.example.com, got '${origin}'`);
+  }
+  const publicUrl = text(values['public-url'], 'public-url');
+  if (publicUrl !== undefined && !/^https?:\/\/[^/\s]+\/?$/i.test(publicUrl)) throw new UsageError(`--public-url needs a URL such as https://chat.example.com, got '${publicUrl}'`);
+  const allowedHosts = (values['allowed-hosts'] ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  for (const h of allowedHosts) {
+    if (h !== '*' && !/^\.?[a-z0-9.-]+(:\d{1,5})?$/i.test(h) && !/^\[[0-9a-f:.]+\](:\d{1,5})?$/i.test(h)) throw new UsageError(`--allowed-hosts needs host names such as chat.example.com or .example.com, got '${h}'`);
   }
   const synchronous = (text(values.synchronous, 'synchronous') ?? 'full').toUpperCase();
   if (synchronous !== 'FULL' && synchronous !== 'NORMAL') throw new UsageError(`--synchronous must be full or normal, got '${values.synchronous ?? ''}'`);
@@ -76,6 +90,8 @@ function parse(argv: string[]): ChatConfig {
     dbPath: text(values.db, 'db') ?? './data/chat.db',
     synchronous,
     allowedOrigins,
+    allowedHosts,
+    publicUrl,
     publicDir: text(values.public, 'public'),
     heartbeatInterval: intFlag(values.heartbeat, 'heartbeat', 20_000, 0, 86_400_000),
   };
@@ -110,6 +126,8 @@ export async function run(argv: string[]): Promise<number> {
       dbPath: config.dbPath,
       synchronous: config.synchronous,
       allowedOrigins: config.allowedOrigins,
+      allowedHosts: config.allowedHosts,
+      ...(config.publicUrl !== undefined && { publicUrl: config.publicUrl }),
       heartbeatInterval: config.heartbeatInterval,
       ...(config.publicDir !== undefined && { publicDir: config.publicDir }),
       ...(redis !== undefined && redis.serverOptions()),

@@ -8,6 +8,8 @@ import { MessageList } from './message-list.js';
 import { h, colorOf, initialOf } from './dom.js';
 
 const NAME_KEY = 'wireroom:name';
+/** Longest message in code points, as the protocol counts (updated from `welcome`). */
+let maxText = 2000;
 const MAX_RENDERED = 1000;
 const TYPING_SHOWN_MS = 4000;
 const ERROR_SHOWN_MS = 8000;
@@ -254,7 +256,9 @@ client.addEventListener('state', (e) => { renderState(/** @type {CustomEvent} */
 
 client.addEventListener('welcome', (e) => {
   const { limits } = /** @type {CustomEvent} */ (e).detail;
-  if (limits?.maxTextLength) ui.input.maxLength = limits.maxTextLength;
+  // No maxlength on the textarea: it counts UTF-16 units and would cut text the server accepts (an emoji is
+  // one code point but two units). The counter below counts code points, as the protocol does.
+  if (limits?.maxTextLength) { maxText = limits.maxTextLength; renderCount(); }
   if (limits?.maxNameLength) ui.nameInput.maxLength = limits.maxNameLength;
 });
 
@@ -271,21 +275,44 @@ client.addEventListener('reset', (e) => {
   if (/** @type {CustomEvent} */ (e).detail.room === room) list.clear();
 });
 
+/**
+ * Messages are rendered in batches: a sync page delivers hundreds of `message` events in one task, and
+ * measuring the scroll position per message would force a layout each time (seconds for a big backlog).
+ * @type {Array<{ message: import('./wireroom-client.js').ChatMessage, own: boolean, source: string }>}
+ */
+let incoming = [];
+
 client.addEventListener('message', (e) => {
-  const { message, own, source } = /** @type {CustomEvent} */ (e).detail;
-  if (message.room !== room) return;
-  const wasAtBottom = atBottom();
-  const li = list.add(message, own);
-  if (!li) return;
-  stopTyping(message.uid);
-  if (own || wasAtBottom) scrollToBottom();
-  else { newBelow++; ui.jump.textContent = `${newBelow} new message${newBelow > 1 ? 's' : ''} ↓`; ui.jump.hidden = false; }
-  if (source === 'live' && !own) {
-    ui.announcer.textContent = `${message.name}: ${message.text}`;
-    if (document.visibilityState === 'hidden') { unread++; document.title = `(${unread}) #${room} · Wireroom`; }
-  }
-  updateChrome();
+  const d = /** @type {CustomEvent} */ (e).detail;
+  if (d.message.room !== room) return;
+  if (incoming.length === 0) queueMicrotask(renderIncoming);
+  incoming.push(d);
 });
+
+function renderIncoming() {
+  const batch = incoming;
+  incoming = [];
+  const wasAtBottom = atBottom();
+  let others = 0;
+  let ownAdded = false;
+  /** @type {import('./wireroom-client.js').ChatMessage | null} */
+  let announce = null;
+  for (const { message, own, source } of batch) {
+    if (message.room !== room) continue; // the room changed meanwhile
+    if (!list.add(message, own)) continue;
+    stopTyping(message.uid);
+    if (own) ownAdded = true; else others++;
+    if (source === 'live' && !own) {
+      announce = message;
+      if (document.visibilityState === 'hidden') unread++;
+    }
+  }
+  if (announce) ui.announcer.textContent = `${announce.name}: ${announce.text}`;
+  if (unread && document.visibilityState === 'hidden') document.title = `(${unread}) #${room} · Wireroom`;
+  if (ownAdded || wasAtBottom) scrollToBottom();
+  else if (others) { newBelow += others; ui.jump.textContent = `${newBelow} new message${newBelow > 1 ? 's' : ''} ↓`; ui.jump.hidden = false; }
+  updateChrome();
+}
 
 client.addEventListener('history', (e) => {
   const d = /** @type {CustomEvent} */ (e).detail;
@@ -346,6 +373,7 @@ ui.composer.addEventListener('submit', (e) => {
   const text = ui.input.value;
   if (!text.trim()) return;
   if (!name) { openNameDialog(); return; }
+  if (codePoints(text) > maxText) { showError(describeError({ code: 'TOO_LONG' })); return; } // kept in the box to shorten
   try {
     client.send(room, text);
   } catch (err) {
@@ -354,6 +382,7 @@ ui.composer.addEventListener('submit', (e) => {
   }
   ui.input.value = '';
   autosize();
+  renderCount();
   ui.input.focus();
 });
 
@@ -368,10 +397,31 @@ ui.input.addEventListener('keydown', (e) => {
 ui.input.addEventListener('input', () => {
   autosize();
   if (ui.input.value.trim()) client.typing(room);
-  const max = ui.input.maxLength > 0 ? ui.input.maxLength : 2000;
-  const len = ui.input.value.length;
-  ui.charCount.textContent = len > max * 0.8 ? `${len} / ${max}` : '';
+  renderCount();
 });
+
+/** @param {string} s @returns {number} length in code points, as the server counts */
+function codePoints(s) {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}
+
+/** The counter: what remains (shown from 80 % of the limit on), or how much is over; the box is marked invalid when over. */
+function renderCount() {
+  const len = ui.input.value.length > maxText * 0.8 ? codePoints(ui.input.value) : ui.input.value.length;
+  const left = maxText - len;
+  ui.charCount.textContent = len > maxText * 0.8 ? (left >= 0 ? `${left} left` : `${-left} too many`) : '';
+  ui.charCount.classList.toggle('over', left < 0);
+  if (left < 0) ui.input.setAttribute('aria-invalid', 'true'); else ui.input.removeAttribute('aria-invalid');
+}
 
 function autosize() {
   ui.input.style.height = 'auto';

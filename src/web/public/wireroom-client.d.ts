@@ -26,6 +26,8 @@ export interface ClientOptions {
   maxOutbox?: number;
   maxRooms?: number;
   backfill?: number;
+  /** Live messages held per room while a gap below them is filled (default 2000); beyond, fetched again by sync. */
+  maxHeld?: number;
   /** Default: localStorage; null keeps everything in memory. */
   storage?: { getItem(key: string): string | null; setItem(key: string, value: string): void } | null;
   storagePrefix?: string;

@@ -34,6 +34,8 @@
  * @property {number} [maxOutbox=200] Most unsent messages kept (sending more throws `QUEUE_FULL`).
  * @property {number} [maxRooms=50] Most rooms whose last seen id is remembered.
  * @property {number} [backfill=50] Older messages fetched when a room is resumed after a reload.
+ * @property {number} [maxHeld=2000] Live messages held back per room while a gap below them is being filled;
+ *   beyond it they are dropped and fetched again by `sync` (memory stays bounded, nothing is lost).
  * @property {Storage | null} [storage] Where outbox, last ids and device id live. Default: localStorage.
  * @property {string} [storagePrefix='wireroom:'] Key prefix in storage.
  * @property {typeof WebSocket} [WebSocket] WebSocket constructor (for tests or non-browser hosts).
@@ -49,6 +51,7 @@ const DEFAULTS = {
   maxOutbox: 200,
   maxRooms: 50,
   backfill: 50,
+  maxHeld: 2000,
   storagePrefix: 'wireroom:',
 };
 
@@ -132,7 +135,13 @@ function defaultUrls() {
  * @typedef {object} RoomState
  * @property {string} name display name used to join
  * @property {boolean} joined `joined` received on the current connection
- * @property {number} high highest id delivered to the app (persisted): live messages at or below it are duplicates
+ * @property {number} high contiguous progress (persisted): every message with an id at or below it was
+ *   delivered to the app (or is older history the app may page back to); nothing above it was
+ * @property {'joining' | 'syncing' | 'live'} mode on this connection: waiting for `joined`; filling the gap
+ *   between `high` and the first live message with `sync` pages; or caught up (live messages delivered at once)
+ * @property {number} target while syncing: the room's last id when `joined` was read; live messages start above it
+ * @property {ChatMessage[]} held live messages received while syncing, ascending ids, all above `high`
+ * @property {number} dropped highest live id dropped because `held` was full (0: none); sync must pass it
  * @property {number} low lowest id delivered in this page session (Infinity if none)
  * @property {number | null} joinAfter `after` sent with the current join
  * @property {boolean | null} older whether older history exists (null: unknown)
@@ -270,7 +279,7 @@ export class WireroomClient extends EventTarget {
     if (!st) {
       st = {
         name, joined: false, high: this.lastIds[room]?.id ?? 0, low: Infinity, joinAfter: null, older: null,
-        backfilled: false, inflight: null, pausedUntil: 0, retryTimer: undefined, requests: [], lastTypingAt: 0,
+        mode: 'joining', target: 0, held: [], dropped: 0, backfilled: false, inflight: null, pausedUntil: 0, retryTimer: undefined, requests: [], lastTypingAt: 0,
       };
       this.rooms.set(room, st);
     } else if (st.joined && st.name === name) {
@@ -279,6 +288,7 @@ export class WireroomClient extends EventTarget {
     st.name = name;
     if (st.joined) this.#send({ type: 'leave', room }); // name change: the protocol takes the name at join
     st.joined = false;
+    st.mode = 'joining';
     this.#sendJoin(room, st);
   }
 
@@ -411,6 +421,9 @@ export class WireroomClient extends EventTarget {
       st.joined = false;
       st.inflight = null; // resent on the next connection; the server deduplicates by clientId
       st.requests = [];
+      st.mode = 'joining'; // held live messages are fetched again after the next join
+      st.held = [];
+      st.dropped = 0;
     }
     if (this.stopped) { this.#setState('offline'); return; }
     this.urlIndex = (this.urlIndex + 1) % this.urls.length;
@@ -479,7 +492,9 @@ export class WireroomClient extends EventTarget {
       case 'joined': this.#onJoined(msg); break;
       case 'message': {
         const st = this.rooms.get(msg.room);
-        if (st) this.#accept(msg.room, st, msg, 'live');
+        if (!st) break;
+        if (st.mode === 'live') this.#accept(msg.room, st, msg, 'live');
+        else this.#hold(st, msg);
         break;
       }
       case 'ack': this.#onAck(msg); break;
@@ -507,12 +522,20 @@ export class WireroomClient extends EventTarget {
       st.low = Infinity;
       st.older = null;
       st.backfilled = false;
+      st.held = [];
+      st.dropped = 0;
+      this.#rememberLastId(room, st.high);
       this.#emit('reset', { room });
     }
     if (after === null) st.older = Boolean(msg.hasMore);
     this.#emit('joined', { room, members: msg.members ?? [], lastId: msg.lastId, resumed: after !== null });
-    for (const m of msg.messages ?? []) this.#accept(room, st, m, 'join');
-    if (after !== null && msg.hasMore) this.#requestSync(room, st);
+    // Live messages of this connection are those above lastId (the server read the page and lastId in one
+    // snapshot after subscribing): whatever lies between the page and lastId is fetched with `sync`.
+    st.target = typeof msg.lastId === 'number' ? msg.lastId : 0;
+    const messages = Array.isArray(msg.messages) ? msg.messages : [];
+    for (const m of messages) this.#accept(room, st, m, 'join');
+    // A fresh join gets the newest page: what is older is history to page back to, not a gap.
+    this.#advance(room, st, after === null || !msg.hasMore || messages.length === 0);
     if (!st.backfilled) {
       st.backfilled = true;
       // Resuming after a reload only returns what is new: fetch some context to show above it.
@@ -522,7 +545,46 @@ export class WireroomClient extends EventTarget {
   }
 
   /**
-   * Delivers a new message once: ids at or below the room's high-water mark were delivered already.
+   * After a page read forwards (`joined` or `sync`): goes live when the gap is filled, else asks for the next page.
+   * @param {string} room @param {RoomState} st @param {boolean} complete the page reached the room's end when it was read
+   */
+  #advance(room, st, complete) {
+    if (complete && st.high < st.target) {
+      // The page ended at the room's end, which is at or past target: ids in between do not exist (any more).
+      st.high = st.target;
+      this.#rememberLastId(room, st.high);
+    }
+    if (st.high >= st.target && st.high >= st.dropped) {
+      // Caught up: every id up to high was delivered, and every live message above it is held, in order.
+      st.mode = 'live';
+      const held = st.held;
+      st.held = [];
+      st.dropped = 0;
+      for (const m of held) this.#accept(room, st, m, 'live');
+      return;
+    }
+    st.mode = 'syncing';
+    this.#requestSync(room, st);
+  }
+
+  /**
+   * Keeps a live message that arrived above a gap until the gap is filled (bounded by maxHeld).
+   * @param {RoomState} st @param {ChatMessage} m
+   */
+  #hold(st, m) {
+    if (typeof m?.id !== 'number' || m.id <= st.high) return;
+    const last = st.held.length ? st.held[st.held.length - 1].id : 0;
+    if (m.id <= last) return; // a duplicate
+    if (st.held.length >= this.opts.maxHeld || st.dropped > 0) {
+      // Full: drop it and every later one until sync passes them (it fetches them from the server).
+      st.dropped = Math.max(st.dropped, m.id);
+      return;
+    }
+    st.held.push(m);
+  }
+
+  /**
+   * Delivers a message once and in order: only the next one above the contiguous progress mark.
    * @param {string} room @param {RoomState} st @param {ChatMessage} m @param {'live' | 'join' | 'sync'} source
    */
   #accept(room, st, m, source) {
@@ -546,15 +608,18 @@ export class WireroomClient extends EventTarget {
       req = messages.length && messages[0].id > st.high ? { kind: 'sync' } : { kind: 'history', before: this.#oldestKnown(st) };
     }
     if (req.kind === 'sync') {
+      if (st.mode !== 'syncing') return; // an answer for an earlier connection state: nothing to fill
       for (const m of messages) this.#accept(room, st, m, 'sync');
-      if (msg.hasMore && messages.length) this.#requestSync(room, st);
+      st.held = st.held.filter((m) => m.id > st.high);
+      // An empty page that says hasMore cannot make progress: stop here (the next connection resumes).
+      if (msg.hasMore && messages.length === 0) return;
+      this.#advance(room, st, !msg.hasMore);
       return;
     }
     const before = req.before;
-    const older = messages.filter((/** @type {ChatMessage} */ m) => typeof m?.id === 'number' && m.id < before);
+    // Older history only: ids above the contiguous mark come through join/sync, in order.
+    const older = messages.filter((/** @type {ChatMessage} */ m) => typeof m?.id === 'number' && m.id < before && m.id <= st.high);
     for (const m of older) st.low = Math.min(st.low, m.id);
-    const top = older.length ? older[older.length - 1].id : 0;
-    if (top > st.high) { st.high = top; this.#rememberLastId(room, top); }
     st.older = Boolean(msg.hasMore);
     this.#emit('history', { room, messages: older, hasMore: Boolean(msg.hasMore) });
   }
