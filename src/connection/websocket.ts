@@ -18,7 +18,7 @@ import { buildClosePayload } from '../protocol/close-frame.js';
 import { ReadyState, WebSocketProtocol, type ProtocolHandler, type ReadyStateValue, type Role } from '../protocol/protocol.js';
 import { PendingFrame, SendStatus, type SendStatusValue } from '../protocol/outbound.js';
 import { PerMessageDeflate } from '../compression/permessage-deflate.js';
-import { scheduleFlush, type Flushable } from './flush-scheduler.js';
+import { scheduleFlush } from './flush-scheduler.js';
 import { PreparedMessage, toBuffer } from './fanout.js';
 import { resolveConnectionOptions, type ResolvedConnectionOptions } from './options.js';
 import { writeFrames, type Transport } from './transport.js';
@@ -65,7 +65,7 @@ const ARRAYBUFFER = 512; // binaryType 'arraybuffer'
  * 'close' (code, reason, wasClean), 'error' (WireroomError), 'drain'. The WHATWG style (`onmessage`,
  * `addEventListener('message', e => e.data)`) works too; there text arrives as a string.
  */
-export class WebSocket extends EventEmitter implements Flushable {
+export class WebSocket extends EventEmitter {
   static readonly CONNECTING = ReadyState.CONNECTING;
   static readonly OPEN = ReadyState.OPEN;
   static readonly CLOSING = ReadyState.CLOSING;
@@ -124,6 +124,7 @@ export class WebSocket extends EventEmitter implements Flushable {
     return (this.bits & MESSAGE_SEEN) !== 0;
   }
 
+  /** @internal */
   set _messageSeen(seen: boolean) {
     this.bits = seen ? this.bits | MESSAGE_SEEN : this.bits & ~MESSAGE_SEEN;
   }

@@ -79,7 +79,10 @@ function serve(config: EchoConfig): Promise<number> {
       perMessageDeflate: config.deflate,
       allowOrigin: config.anyOrigin ? '*' : 'same-origin',
       maxConnections: 1_000_000,
-      maxBufferedAmount: 2 * config.maxMessageSize + 1024 * 1024,
+      // Room for the echo of the largest message, no more: reading pauses at the high-water mark, so an echo
+      // never queues more than one message's answer, and a /broadcast listener that stops reading is closed
+      // (1008) once it holds this much.
+      maxBufferedAmount: config.maxMessageSize + 1024 * 1024,
     });
     // Listeners are shared functions (`this` is the connection): no closures per connection.
     function relay(data: Buffer, isBinary: boolean): void {
