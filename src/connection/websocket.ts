@@ -339,7 +339,10 @@ export class WebSocket extends EventEmitter {
       return;
     }
     if (transport.writableNeedDrain) {
-      this.watchDrain(); // input stays held (if the core holds it) until 'drain'
+      // The peer is not keeping up: hold input until 'drain', so what it sends waits in the kernel.
+      core.outputBlocked();
+      this.syncReading();
+      this.watchDrain();
       return;
     }
     // The transport emits 'drain' only after a write that returned false: below its own high-water mark (ours

@@ -717,6 +717,14 @@ export class WebSocketProtocol {
   }
 
   /**
+   * The transport is backed up (its peer is not reading): input is held until `outputWritten()`, whatever
+   * filled it (data, or pongs, which are not counted against the cap).
+   */
+  outputBlocked(): void {
+    this.flags |= OUTPUT_FULL;
+  }
+
+  /**
    * The transport has taken what it was given and is not backed up: input held at the high-water mark
    * is read again.
    */
