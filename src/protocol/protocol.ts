@@ -10,9 +10,9 @@
  * is told when output is ready (`handler.onOutputReady`), takes it with `takeOutput()` and only moves bytes.
  * A message whose frame is produced asynchronously (compression) holds its place as a `PendingFrame`; our Close,
  * whether we start the closing handshake or answer the peer's, goes out after every message accepted before it
- * (RFC 6455 5.5.1). At most one pong is pending (5.5.3: answering the most recent ping is enough), and when the
- * buffered output reaches the high-water mark the core stops reading until the I/O layer reports progress
- * (`outputWritten()`), so a peer that never reads keeps its floods in the kernel, not in our heap.
+ * (RFC 6455 5.5.1). When the buffered output reaches the high-water mark (whatever filled it: data, pongs), the
+ * core stops parsing at the next frame until the I/O layer reports progress (`outputWritten()`), so a peer that
+ * never reads keeps its floods (pings included) in the kernel, not in our heap.
  * No sockets, no timers, no promises: the same core drives server and client connections and can be tested
  * and fuzzed on plain buffers.
  *
@@ -148,8 +148,6 @@ export class WebSocketProtocol {
   /** Frames behind an unfinished PendingFrame (the first entry), in send order; null when none waits. */
   private waiting: Array<Buffer | PendingFrame> | null = null;
   private waitingBytes = 0;
-  /** The pong answering the most recent ping, not yet taken (RFC 6455 5.5.3). */
-  private pendingPong: Buffer | null = null;
   /** The peer's close code (or the code of the failure), for the I/O layer's 'close' event. */
   closeCode: number = CloseCode.ABNORMAL;
   closeReason = '';
@@ -483,12 +481,7 @@ export class WebSocketProtocol {
       case Opcode.PING: {
         // Copy: the payload may be a view into the receive chunk or into our reusable control buffer.
         const data = Buffer.from(payload);
-        if ((this.flags & (AUTO_PONG | CLOSE_QUEUED)) === AUTO_PONG) {
-          // One pending pong at most: a newer ping replaces the answer to an older one not yet taken.
-          const hadPong = this.pendingPong !== null;
-          this.pendingPong = encodeFrame(Opcode.PONG, data, { mask: this.masksOutput }) as Buffer; // <= 131 bytes: one buffer
-          if (!hadPong) this.signalOutput();
-        }
+        if ((this.flags & (AUTO_PONG | CLOSE_QUEUED)) === AUTO_PONG) this.queuePong(data);
         this.handler.onPing(data);
         return;
       }
@@ -514,6 +507,16 @@ export class WebSocketProtocol {
         this.handler.onClose(parsed.code, parsed.reason);
       }
     }
+  }
+
+  /**
+   * Answers a ping, in order with the other output (every ping is answered: conformance suites count a
+   * skipped pong as non-strict). The answer that reaches the high-water mark holds input, so a peer that floods
+   * pings and never reads gets one pong beyond the mark and its flood waits in the kernel.
+   */
+  private queuePong(data: Buffer): void {
+    this.pushReady(encodeFrame(Opcode.PONG, data, { mask: this.masksOutput }) as Buffer); // <= 131 bytes: one buffer
+    if (this.bufferedAmount >= this.outbound.highWaterMark) this.flags |= OUTPUT_FULL;
   }
 
   /** Stops reading for good: later input is ignored, queued input dropped. */
@@ -693,22 +696,16 @@ export class WebSocketProtocol {
     this.cancelWaiting();
     this.ready = null;
     this.readyBytes = 0;
-    this.pendingPong = null;
     this._state = ReadyState.CLOSED;
   }
 
   /**
-   * Hands the ready output to the I/O layer (null if none): the frames in send order, the pending pong last.
-   * The array is the caller's from now on. Our close frame counts as sent once taken.
+   * Hands the ready output to the I/O layer (null if none): the frames in send order. The array is the
+   * caller's from now on. Our close frame counts as sent once taken.
    */
   takeOutput(): Buffer[] | null {
-    let out = this.ready;
-    const pong = this.pendingPong;
+    const out = this.ready;
     this.flags &= ~OUTPUT_SIGNALLED;
-    if (pong !== null) {
-      this.pendingPong = null;
-      (out ??= []).push(pong);
-    }
     if (out === null) return null;
     this.ready = null;
     this.readyBytes = 0;
@@ -736,12 +733,12 @@ export class WebSocketProtocol {
 
   /** Bytes accepted for sending and not yet taken by the peer: queued here (pending included) and in the transport. */
   get bufferedAmount(): number {
-    return this.readyBytes + this.waitingBytes + (this.pendingPong === null ? 0 : this.pendingPong.length) + this.handler.transportBuffered();
+    return this.readyBytes + this.waitingBytes + this.handler.transportBuffered();
   }
 
   /** Output is queued here (ready or waiting behind a pending frame). */
   get hasQueuedOutput(): boolean {
-    return this.ready !== null || this.waiting !== null || this.pendingPong !== null;
+    return this.ready !== null || this.waiting !== null;
   }
 
   /** Whether new messages are accepted (open, and no close frame queued). */

@@ -72,8 +72,8 @@ describe('connection over an in-memory transport', () => {
     assert.equal(received >= sent, true);
   });
 
-  it('a ping flood from a peer that never reads leaves at most one pong pending: answers are coalesced', async () => {
-    const { server, client, clientEnd } = connectionPair({ highWaterMark: 4 * 1024, transportHighWaterMark: 1024 });
+  it('a ping flood from a peer that never reads: answers reach the high-water mark, then reading pauses', async () => {
+    const { server, serverEnd, clientEnd } = connectionPair({ highWaterMark: 4 * 1024, transportHighWaterMark: 1024 });
     await new Promise((r) => setImmediate(r));
     clientEnd.pause();
     let pings = 0;
@@ -82,15 +82,10 @@ describe('connection over an in-memory transport', () => {
     const burst = Buffer.concat(Array.from({ length: 200 }, () => maskedFrame(0x9, Buffer.alloc(125, 1))));
     for (let i = 0; i < 200; i++) clientEnd.write(burst);
     await new Promise((r) => setTimeout(r, 100));
-    assert.equal(pings, 200 * 200, 'every ping was read');
+    assert.ok(pings > 0 && pings < 200, `reading paused after ${pings} of 40,000 pings`);
     assert.ok(server.bufferedAmount <= 4 * 1024 + 1024 + 200, `buffered ${server.bufferedAmount}`);
+    assert.equal(serverEnd.isPaused(), true, 'the server paused its transport');
     assert.equal(server.readyState, server.OPEN);
-    // The client reads again: it gets far fewer pongs than pings were sent (one per flush at most).
-    let pongs = 0;
-    client.on('pong', () => pongs++);
-    clientEnd.resume();
-    await new Promise((r) => setTimeout(r, 100));
-    assert.ok(pongs >= 1 && pongs <= pings / 100, `${pongs} pongs for ${pings} pings`);
   });
 
   it('a protocol error closes with its code after the frames already queued, then ends the transport', async () => {
