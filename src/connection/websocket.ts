@@ -421,11 +421,14 @@ export class WebSocket extends EventEmitter {
     this.syncReading();
     deflate.decompress(payload, fin, core.limits.maxMessageSize, (error, message) => {
       if (core.inputClosed) return;
+      this.bits &= ~INFLATING;
       if (error) {
+        // The core stops parsing; the transport must flow again so the peer's close frame is read (and
+        // discarded), or the closing handshake would wait for ever.
         core.failWith(error);
+        this.syncReading();
         return;
       }
-      this.bits &= ~INFLATING;
       if (fin && message !== undefined) core.receiveDecompressed(message, isBinary);
       if (!this.is(USER_PAUSED)) core.resume();
       this.syncReading();
