@@ -327,6 +327,26 @@ async function hibernationTable(connections: number): Promise<void> {
   };
   console.log(`node ${process.version}, zlib ${process.versions.zlib}; ${connections} server codecs per cell, default options (memLevel 6, level 6); ` +
     `paced = waves of ${wave} connections, each hibernating before the next\n`);
+  // Ratio: the same chat stream through a codec that hibernates after every message and one that never does.
+  const traffic = chatTraffic(argument('messages', 3000));
+  const sizes: number[] = [];
+  for (const hibernateAfterMs of [0, Infinity]) {
+    const p: NegotiatedDeflate = { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 13, clientMaxWindowBits: 13 };
+    const server = new PerMessageDeflate('server', p, { hibernateAfterMs });
+    const client = new PerMessageDeflate('client', p, { hibernateAfterMs: Infinity });
+    let total = 0;
+    for (const message of traffic) {
+      const payload = await compress(server, message);
+      total += payload.length;
+      if (!(await decompress(client, payload)).equals(message)) throw new Error('round trip mismatch');
+    }
+    sizes.push(total);
+    server.close();
+    client.close();
+  }
+  const raw = traffic.reduce((sum, m) => sum + m.length, 0);
+  console.log(`ratio on ${traffic.length} chat envelopes, 13-bit window: ${(sizes[0]! / raw).toFixed(4)} rebuilding the context before every message, ` +
+    `${(sizes[1]! / raw).toFixed(4)} continuous (${sizes[0]} vs ${sizes[1]} bytes)\n`);
   console.log('| windows (both ways) | history | active RSS / conn (KiB) | hibernated, burst (KiB) | hibernated, paced (KiB) | kept windows / conn (KiB) | JS heap / conn, hibernated (KiB) |');
   console.log('|---|---|---:|---:|---:|---:|---:|');
   for (const bits of bitsList) {
