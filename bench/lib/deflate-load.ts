@@ -34,6 +34,10 @@ export interface DeflateScenario {
   warmup: number;
   /** Idle: seconds to wait after the exchange before the "hibernated" RSS reading. */
   settle: number;
+  /** Idle: the path to connect to (default `/echo`; e.g. `/chat` to measure the chat server). */
+  path?: string;
+  /** Idle: go on uncompressed when the server declines deflate (to measure a server with it off). */
+  acceptPlain?: boolean;
 }
 
 export type Fields = Record<string, string>;
@@ -107,11 +111,11 @@ function precompress(messages: Buffer[], windowBits: number): Buffer[] {
   return frames;
 }
 
-function maskedFrame(payload: Buffer): Buffer {
+function maskedFrame(payload: Buffer, compressed = true): Buffer {
   const n = payload.length;
   const headerLength = n < 126 ? 2 : n < 65536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(headerLength + 4 + n);
-  frame[0] = 0x80 | 0x40 | 0x01; // FIN, RSV1, text
+  frame[0] = compressed ? 0x80 | 0x40 | 0x01 : 0x80 | 0x01; // FIN, RSV1 when compressed, text
   if (n < 126) frame[1] = 0x80 | n;
   else if (n < 65536) {
     frame[1] = 0x80 | 126;
@@ -142,7 +146,7 @@ function serverRss(pid: number): number {
 // ------------------------------------------------------------------------------------------ connection
 interface Connection {
   socket: Socket;
-  /** The negotiated extension line of the 101. */
+  /** The negotiated extension line of the 101 ('' when the server declined deflate). */
   extension: string;
   clientWindowBits: number;
   serverWindowBits: number;
@@ -153,7 +157,7 @@ interface Connection {
 }
 
 /** Opens a connection from `localAddress` and resolves after a 101 that accepted permessage-deflate. */
-function open(port: number, path: string, localAddress: string, keepPayload: boolean): Promise<Connection> {
+function open(port: number, path: string, localAddress: string, keepPayload: boolean, acceptPlain = false): Promise<Connection> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port, localAddress });
     socket.setNoDelay(true);
@@ -209,7 +213,7 @@ function open(port: number, path: string, localAddress: string, keepPayload: boo
         return;
       }
       const extension = /\r\nsec-websocket-extensions:\s*([^\r]*)/i.exec(text)?.[1] ?? '';
-      if (!/permessage-deflate/i.test(extension)) {
+      if (!/permessage-deflate/i.test(extension) && !acceptPlain) {
         socket.destroy();
         reject(new Error('the server did not accept permessage-deflate'));
         return;
@@ -236,14 +240,14 @@ function open(port: number, path: string, localAddress: string, keepPayload: boo
 }
 
 /** Opens `count` connections, at most `parallel` handshakes at once, spread over source addresses. */
-async function openMany(count: number, port: number, path: string, parallel: number, verifyFirst: boolean): Promise<Connection[]> {
+async function openMany(count: number, port: number, path: string, parallel: number, verifyFirst: boolean, acceptPlain = false): Promise<Connection[]> {
   const out: Connection[] = new Array(count);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < count) {
       const i = next++;
       // 127.0.0.2..250, as wsload: one source address runs out of ports near 28k connections.
-      out[i] = await open(port, path, `127.0.0.${2 + (i % 249)}`, verifyFirst && i === 0);
+      out[i] = await open(port, path, `127.0.0.${2 + (i % 249)}`, verifyFirst && i === 0, acceptPlain);
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker));
@@ -405,12 +409,12 @@ async function idle(scenario: DeflateScenario, port: number, pid: number): Promi
   const rssBefore = serverRss(pid);
   const cpuBefore = serverCpuMicros(pid);
   const t0 = process.hrtime.bigint();
-  const connections = await openMany(scenario.connections, port, '/echo', 256, false);
+  const connections = await openMany(scenario.connections, port, scenario.path ?? '/echo', 256, false, scenario.acceptPlain === true);
   const connectSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpuHandshakes = serverCpuMicros(pid) - cpuBefore;
   const first = connections[0]!;
   const messages = chatJson(64, scenario.size);
-  const frames = precompress(messages, first.clientWindowBits);
+  const frames = first.extension === '' ? messages.map((m) => maskedFrame(m, false)) : precompress(messages, first.clientWindowBits);
   let echoed = 0;
   let allEchoed: () => void = () => {};
   const done = new Promise<void>((r) => (allEchoed = r));
