@@ -524,11 +524,13 @@ export class WebSocket extends EventEmitter implements Flushable {
     this.updateReading();
     deflate.decompress(payload, fin, this.core!.limits.maxMessageSize, (error, message) => {
       if (this.core === null || this.core.inputClosed) return;
+      this.bits &= ~INFLATING;
       if (error) {
+        // Reading must resume: the peer's answer to our close frame has to be read.
         this.core.failWith(error);
+        this.updateReading();
         return;
       }
-      this.bits &= ~INFLATING;
       if (fin && message !== undefined) {
         if (!isBinary && !isValidUtf8(message)) {
           this.core.failWith(new ProtocolError(ErrorCodes.INVALID_UTF8, CloseCode.INVALID_DATA, 'invalid UTF-8 in text message'));
