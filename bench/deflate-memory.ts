@@ -7,6 +7,15 @@
  * share one). The child creates N server-side codecs and makes each one inflate one client message
  * and deflate one server message, so both zlib contexts exist; then it reports (after - before) / N
  * for RSS and `external` (node:zlib accounts its allocations there) after a full GC.
+ *
+ *   node --import tsx --expose-gc bench/deflate-memory.ts --hibernation [--connections=10000]
+ *
+ * Hibernation: per window size, RSS per idle connection with both contexts live ("active") and after
+ * the codecs hibernated (zlib contexts freed, windows kept). Connections either all exchange their
+ * messages at once and then hibernate ("burst": the peak of N live context pairs stays in the
+ * allocator) or arrive in waves of `--wave` connections, each wave hibernating before the next
+ * ("paced": at most `wave` context pairs alive at once, as under a steady message rate). History:
+ * one chat message each way, or enough messages to fill both windows (the steady state).
  * Ratio: one codec compresses a stream of chat-protocol envelopes (docs/chat-protocol.md) in order,
  * as a server does for one client; ratio = compressed bytes / raw bytes (lower is better).
  */
@@ -142,6 +151,61 @@ function largeSample(): Buffer {
   return Buffer.concat(chatTraffic(400)).subarray(0, 64 * 1024);
 }
 
+interface HibernationResult {
+  rssPerConnection: number;
+  heapPerConnection: number;
+  keptWindowPerConnection: number;
+  contexts: number;
+  hibernated: number;
+}
+
+type HibernationMode = 'active' | 'burst' | 'paced';
+
+/**
+ * `connections` server codecs with the default options and `bits` windows each way, each having
+ * inflated and deflated `history` chat envelopes (different for every connection).
+ */
+async function runHibernationChild(bits: number, connections: number, mode: HibernationMode, fullHistory: boolean, wave: number): Promise<HibernationResult> {
+  const negotiatedParams: NegotiatedDeflate = { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: bits, clientMaxWindowBits: bits };
+  const traffic = chatTraffic(fullHistory ? Math.ceil((2 ** bits * 1.2) / 150) + 1 : 1);
+  // The client side of every connection: one continuous deflater, shared (its messages decode in any
+  // server inflater whose history is the same, so each server codec sees the same client stream).
+  const clientPayloads: Buffer[] = [];
+  const clientSide = new PerMessageDeflate('client', negotiatedParams, { hibernateAfterMs: Infinity, threshold: 0 });
+  for (const message of traffic) clientPayloads.push(await compress(clientSide, message));
+  clientSide.close();
+  await settle();
+  const before = process.memoryUsage();
+  const codecs: PerMessageDeflate[] = [];
+  const exchange = async (codec: PerMessageDeflate): Promise<void> => {
+    for (let i = 0; i < traffic.length; i++) {
+      await decompress(codec, clientPayloads[i]!);
+      await compress(codec, traffic[i]!);
+    }
+  };
+  const step = mode === 'paced' ? wave : connections;
+  for (let start = 0; start < connections; start += step) {
+    const batch: PerMessageDeflate[] = [];
+    for (let i = start; i < Math.min(connections, start + step); i++) {
+      batch.push(new PerMessageDeflate('server', negotiatedParams, { hibernateAfterMs: Infinity }));
+    }
+    await Promise.all(batch.map(exchange));
+    if (mode !== 'active') for (const codec of batch) codec.hibernate();
+    codecs.push(...batch);
+  }
+  await settle();
+  const after = process.memoryUsage();
+  const result: HibernationResult = {
+    rssPerConnection: (after.rss - before.rss) / connections,
+    heapPerConnection: (after.heapUsed - before.heapUsed) / connections,
+    keptWindowPerConnection: codecs.reduce((sum, codec) => sum + codec.keptWindowBytes, 0) / connections,
+    contexts: codecs.reduce((sum, codec) => sum + codec.allocatedContexts, 0),
+    hibernated: codecs.reduce((sum, codec) => sum + codec.hibernatedDirections, 0),
+  };
+  for (const codec of codecs) codec.close();
+  return result;
+}
+
 async function runChild(setting: Setting, connections: number, large: boolean): Promise<ChildResult> {
   const sample = large ? largeSample() : chatTraffic(1)[0]!;
   // A client message compressed with a fresh context decodes in any server inflater.
@@ -208,6 +272,17 @@ function kib(bytes: number): string {
 
 async function main(): Promise<void> {
   const connections = argument('connections', 2000);
+  const hibernationChild = process.argv.find((a) => a.startsWith('--hibernation-child='))?.slice('--hibernation-child='.length);
+  if (hibernationChild !== undefined) {
+    const [bits, mode, history] = hibernationChild.split(',');
+    const result = await runHibernationChild(Number(bits), connections, mode as HibernationMode, history === 'full', argument('wave', 100));
+    process.stdout.write(JSON.stringify(result) + '\n');
+    return;
+  }
+  if (process.argv.includes('--hibernation')) {
+    await hibernationTable(connections);
+    return;
+  }
   const childName = process.argv.find((a) => a.startsWith('--child='))?.slice('--child='.length);
   if (childName !== undefined) {
     const setting = SETTINGS.find((s) => s.name === childName);
@@ -237,6 +312,54 @@ async function main(): Promise<void> {
       `| ${setting.name} | ${kib(memory.rssPerConnection)} | ${kib(memory.externalPerConnection)} | ${kib(memory.heapPerConnection)} | ` +
         `${memory.contexts} | ${kib(warm.rssPerConnection)} | ${ratio ? ratio.ratio.toFixed(3) : '1'} | ${ratio ? ratio.smallRatio.toFixed(3) : '1'} |`,
     );
+  }
+}
+
+async function hibernationTable(connections: number): Promise<void> {
+  const wave = argument('wave', 100);
+  const bitsList = (process.argv.find((a) => a.startsWith('--bits='))?.slice('--bits='.length) ?? '8,9,10,11,12,13,14,15').split(',').map(Number);
+  const script = fileURLToPath(import.meta.url);
+  const measure = (bits: number, mode: HibernationMode, history: 'one' | 'full'): HibernationResult => {
+    const args = ['--import', 'tsx', '--expose-gc', script, `--hibernation-child=${bits},${mode},${history}`, `--connections=${connections}`, `--wave=${wave}`];
+    const child = spawnSync(process.execPath, args, { encoding: 'utf8' });
+    if (child.status !== 0) throw new Error(`child ${bits}/${mode}/${history} failed: ${child.stderr}`);
+    return JSON.parse(child.stdout.trim().split('\n').pop()!) as HibernationResult;
+  };
+  console.log(`node ${process.version}, zlib ${process.versions.zlib}; ${connections} server codecs per cell, default options (memLevel 6, level 6); ` +
+    `paced = waves of ${wave} connections, each hibernating before the next\n`);
+  // Ratio: the same chat stream through a codec that hibernates after every message and one that never does.
+  const traffic = chatTraffic(argument('messages', 3000));
+  const sizes: number[] = [];
+  for (const hibernateAfterMs of [0, Infinity]) {
+    const p: NegotiatedDeflate = { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 13, clientMaxWindowBits: 13 };
+    const server = new PerMessageDeflate('server', p, { hibernateAfterMs });
+    const client = new PerMessageDeflate('client', p, { hibernateAfterMs: Infinity });
+    let total = 0;
+    for (const message of traffic) {
+      const payload = await compress(server, message);
+      total += payload.length;
+      if (!(await decompress(client, payload)).equals(message)) throw new Error('round trip mismatch');
+    }
+    sizes.push(total);
+    server.close();
+    client.close();
+  }
+  const raw = traffic.reduce((sum, m) => sum + m.length, 0);
+  console.log(`ratio on ${traffic.length} chat envelopes, 13-bit window: ${(sizes[0]! / raw).toFixed(4)} rebuilding the context before every message, ` +
+    `${(sizes[1]! / raw).toFixed(4)} continuous (${sizes[0]} vs ${sizes[1]} bytes)\n`);
+  console.log('| windows (both ways) | history | active RSS / conn (KiB) | hibernated, burst (KiB) | hibernated, paced (KiB) | kept windows / conn (KiB) | JS heap / conn, hibernated (KiB) |');
+  console.log('|---|---|---:|---:|---:|---:|---:|');
+  for (const bits of bitsList) {
+    for (const history of ['one', 'full'] as const) {
+      const active = measure(bits, 'active', history);
+      const burst = measure(bits, 'burst', history);
+      const paced = measure(bits, 'paced', history);
+      if (paced.contexts !== 0 || burst.contexts !== 0) throw new Error('contexts left after hibernation');
+      console.log(
+        `| ${bits} | ${history === 'one' ? '1 msg each way' : 'full windows'} | ${kib(active.rssPerConnection)} | ${kib(burst.rssPerConnection)} | ` +
+          `${kib(paced.rssPerConnection)} | ${kib(paced.keptWindowPerConnection)} | ${kib(paced.heapPerConnection)} |`,
+      );
+    }
   }
 }
 

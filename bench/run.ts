@@ -4,6 +4,11 @@
  *   npm run bench                         # full: 3 rounds x 5 s, every scenario, micro + chat (~12 min)
  *   npm run bench:quick                   # 1 round x 2 s (~2-3 min)
  *   npm run bench -- --scenarios echo32,fan1k --rounds 5 --no-micro
+ *   npm run bench -- --scenarios zecho200,zecho4k,zecho64k,zfan1k,zidle10k --no-micro --no-chat   # compressed only
+ *
+ * Compressed scenarios (z*) use bench/lib/deflate-load.ts, a client offering permessage-deflate as Chromium does,
+ * against Wireroom's echo (deflate on by default), ws with its deflate defaults (the reference) and ws given
+ * Wireroom's settings (ws-13: 13-bit windows, memLevel 6); they report the wire bytes per message beside the CPU.
  *
  * Load scenarios use wsload (C, from ../shared/bench, copied into bench/.work/ and built with make). For every
  * scenario and round the servers run in turn (wireroom, ws, raw, wireroom, ws, raw, ...), each in a fresh
@@ -21,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { runChatBench, type ChatResult } from './lib/chat-load.js';
 import { summarize, formatSummary, type LoadRun } from './lib/summary.js';
 import { prepareWsload, runWsload, scenarios, startServer, stopServer, type ServerSpec } from './lib/wsload.js';
+import { deflateScenarios, runDeflateLoad } from './lib/deflate-load.js';
 import { formatMicro, runMicro, type MicroResult } from './micro/protocol.bench.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -32,7 +38,7 @@ const { values: opt } = parseArgs({
     duration: { type: 'string' },
     warmup: { type: 'string' },
     scenarios: { type: 'string' },
-    servers: { type: 'string', default: 'wireroom,ws,raw,floor' },
+    servers: { type: 'string', default: 'wireroom,ws,raw,floor,ws-13' },
     'no-micro': { type: 'boolean', default: false },
     'no-load': { type: 'boolean', default: false },
     'no-chat': { type: 'boolean', default: false },
@@ -49,9 +55,11 @@ if (opt.help) {
   --rounds N           rounds per scenario and server (default 3; quick 1)
   --duration S         measured seconds per echo/fanout run (default 5; quick 2)
   --warmup S           echo warm-up seconds (default 2; quick 1)
-  --scenarios LIST     echo32,echo16k,echo1m,fan1k,fan10k,idle10k (default: all)
-  --servers LIST       wireroom,ws,raw,floor (default: all; ws is the reference of the ratios;
-                       floor, a node:net server that only answers the 101, runs in idle10k only)
+  --scenarios LIST     echo32,echo16k,echo1m,fan1k,fan10k,idle10k,
+                       zecho200,zecho4k,zecho64k,zfan1k,zidle10k (compressed; default: all)
+  --servers LIST       wireroom,ws,raw,floor,ws-13 (default: all; ws is the reference of the ratios;
+                       floor, a node:net server that only answers the 101, runs in idle10k only;
+                       raw and floor do not run the compressed scenarios, ws-13 runs only those)
   --no-micro --no-load --no-chat   skip a part
   --no-build           do not run \`npm run build\` first
   --port N             base port (default 9740; moves up by 20 when taken)
@@ -145,6 +153,7 @@ const servers: ServerSpec[] = [
   // The least any Node.js server must do per handshake (accept, one read, SHA-1, one write, hold the socket):
   // the floor of the handshake rate and of the memory per idle connection, which raw TCP connects understate.
   { name: 'floor', label: '101-only floor', argv: [process.execPath, join(repo, 'bench/servers/handshake-floor.cjs')], raw: false, only: ['idle10k'] },
+  { name: 'ws-13', label: 'ws, deflate 13/6', argv: [], raw: false, only: [] },
 ].filter((s) => opt.servers.split(',').includes(s.name));
 
 const runs: LoadRun[] = [];
@@ -214,9 +223,66 @@ async function loadScenarios(): Promise<void> {
   }
 }
 
+// ------------------------------------------------------------------------------------------ compressed scenarios
+const ALL_DEFLATE_SCENARIOS = ['zecho200', 'zecho4k', 'zecho64k', 'zfan1k', 'zidle10k'];
+
+/** The server of `name` for the compressed scenarios (Wireroom's echo negotiates deflate by default). */
+function deflateServer(name: string): ServerSpec | null {
+  const wsDeflate = join(repo, 'bench/servers/ws-deflate-server.cjs');
+  switch (name) {
+    case 'wireroom':
+      return { name, label: 'Wireroom', argv: [process.execPath, join(repo, 'bin/wireroom.js'), 'echo'], raw: false };
+    case 'ws':
+      return { name, label: 'ws + bufferutil', argv: [process.execPath, wsDeflate], env: { WS_NODE_MODULES: nodeModules, WS_DEFLATE: 'default' }, raw: false };
+    case 'ws-13':
+      return { name, label: 'ws, deflate 13/6', argv: [process.execPath, wsDeflate], env: { WS_NODE_MODULES: nodeModules, WS_DEFLATE: 'wireroom' }, raw: false };
+    default:
+      return null; // raw TCP and the 101-only floor speak no deflate
+  }
+}
+
+async function deflateLoadScenarios(): Promise<void> {
+  const wanted = (opt.scenarios ?? ALL_DEFLATE_SCENARIOS.join(',')).split(',');
+  const list = deflateScenarios(timing).filter((s) => wanted.includes(s.name));
+  const zServers = servers.map((s) => deflateServer(s.name)).filter((s): s is ServerSpec => s !== null);
+  const total = rounds * list.length * zServers.length;
+  let done = 0;
+  for (const sc of list) {
+    for (let round = 1; round <= rounds; round++) {
+      for (const [i, server] of zServers.entries()) {
+        const port = basePort + 2 * i;
+        progress(`compressed ${done + 1}/${total}: ${sc.name} round ${round}/${rounds} ${server.label}`);
+        let fields: Record<string, string>;
+        let banner = '';
+        try {
+          const running = await startServer(server, port);
+          try {
+            fields = await runDeflateLoad(sc, port, running.pid);
+          } finally {
+            banner = running.output().split('\n')[0] ?? '';
+            await stopServer(running);
+          }
+        } catch (error) {
+          fields = { rc: '99', error: String((error as Error).message).replace(/\s+/g, '_') };
+        }
+        runs.push({ scenario: sc.name, mode: `z${sc.mode}` as LoadRun['mode'], server: server.name, round, fields, banner });
+        done++;
+        if (fields['rc'] !== '0') log(`  ${sc.name} ${server.name} round ${round}: FAILED rc=${fields['rc']} ${fields['error'] ?? ''}`);
+        save();
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+    log(formatSummary(summarize(runs, [sc.name]), [...servers, ...zServers]));
+  }
+}
+
 // ------------------------------------------------------------------------------------------ main
 log(`wireroom bench: servers=${servers.map((s) => s.name).join(',')} rounds=${rounds} duration=${timing.duration}s node ${process.version} ws ${meta.ws} bufferutil ${meta.bufferutil} load avg ${meta.loadavgStart.join(' ')}`);
-if (!opt['no-load']) await loadScenarios();
+if (!opt['no-load']) {
+  const wanted = opt.scenarios?.split(',');
+  if (wanted === undefined || wanted.some((s) => !ALL_DEFLATE_SCENARIOS.includes(s))) await loadScenarios();
+  if (wanted === undefined || wanted.some((s) => ALL_DEFLATE_SCENARIOS.includes(s))) await deflateLoadScenarios();
+}
 if (!opt['no-chat']) {
   for (const synchronous of ['FULL', 'NORMAL'] as const) {
     chat.push(await runChatBench(repo, { duration: timing.duration, quick, synchronous }, progress, log));

@@ -17,3 +17,4 @@ export { WireroomError, ProtocolError, HandshakeError, ErrorCodes, type ErrorCod
 export { CloseCode } from './protocol/constants.js';
 export { DEFAULT_LIMITS, type ProtocolLimits } from './protocol/limits.js';
 export type { DeflateOptions } from './protocol/extensions/permessage-deflate-negotiation.js';
+export type { DeflateCodecOptions } from './compression/permessage-deflate.js';

@@ -4,7 +4,8 @@
 
 export interface LoadRun {
   scenario: string;
-  mode: 'echo' | 'fanout' | 'idle';
+  /** z*: with permessage-deflate negotiated as Chromium offers it (bench/lib/deflate-load.ts). */
+  mode: 'echo' | 'fanout' | 'idle' | 'zecho' | 'zfanout' | 'zidle';
   server: string;
   round: number;
   fields: Record<string, string>;
@@ -36,6 +37,21 @@ export const METRICS: Record<LoadRun['mode'], Metric[]> = {
     { key: 'mem', field: 'bytes_per_conn', label: 'RSS bytes/conn', lowerIsBetter: true, primary: true },
     { key: 'hs', field: 'connect_rate', label: 'handshakes/s', lowerIsBetter: false, primary: true },
     { key: 'cpu', field: 'srv_us_per_conn', label: 'server CPU µs/handshake', lowerIsBetter: true },
+  ],
+  zecho: [
+    { key: 'cpu', field: 'srv_us_per_msg', label: 'server CPU µs/msg', lowerIsBetter: true, primary: true },
+    { key: 'wire', field: 'wire_bytes_per_msg', label: 'wire B/msg out', lowerIsBetter: true },
+    { key: 'rate', field: 'msgs_per_s', label: 'msgs/s', lowerIsBetter: false },
+  ],
+  zfanout: [
+    { key: 'cpu', field: 'srv_us_per_delivery', label: 'server CPU µs/delivery', lowerIsBetter: true, primary: true },
+    { key: 'wire', field: 'wire_bytes_per_msg', label: 'wire B/delivery', lowerIsBetter: true },
+    { key: 'rate', field: 'deliveries_per_s', label: 'deliveries/s', lowerIsBetter: false },
+  ],
+  zidle: [
+    { key: 'mem', field: 'bytes_per_conn', label: 'RSS bytes/conn, idle', lowerIsBetter: true, primary: true },
+    { key: 'memActive', field: 'bytes_per_conn_active', label: 'RSS bytes/conn, 1 s after its message', lowerIsBetter: true },
+    { key: 'hs', field: 'connect_rate', label: 'handshakes/s', lowerIsBetter: false },
   ],
 };
 

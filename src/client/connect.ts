@@ -3,6 +3,7 @@
  * The handshake is the core's (request built, response parsed and validated by src/protocol/handshake);
  * this module only does the I/O: TCP or TLS, a time limit, and optional redirects.
  */
+import type { DeflateCodecOptions } from '../compression/permessage-deflate.js';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { ErrorCodes, HandshakeError, WireroomError } from '../protocol/errors.js';
@@ -24,7 +25,7 @@ export interface ConnectOptions extends ConnectionOptions {
   /** Time limit for TCP + TLS + handshake, in ms. Default 10,000. */
   handshakeTimeout?: number;
   /** Offer permessage-deflate: false (default), true, or options. */
-  perMessageDeflate?: boolean | DeflateOptions;
+  perMessageDeflate?: boolean | DeflateCodecOptions;
   /** TLS options for wss:// (ca, rejectUnauthorized, servername, ...). */
   tls?: TlsConnectionOptions;
   /** Follow 3xx redirects (default false). Credentials are never carried to another origin. */

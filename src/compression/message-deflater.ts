@@ -5,7 +5,9 @@
 import { constants as zlibConstants, createDeflateRaw, type DeflateRaw } from 'node:zlib';
 import { ErrorCodes, WireroomError } from '../protocol/errors.js';
 import { joinOutputChunks } from './output-chunks.js';
+import { currentSweep, registerAwake, unregisterAwake, type Hibernating } from './hibernation.js';
 import { SerialZlibWorker } from './serial-zlib-worker.js';
+import { SlidingWindow } from './sliding-window.js';
 import type { ZlibJobLimiter } from './zlib-limiter.js';
 
 /** Receives the compressed payload (the bytes to put in the frame(s) with RSV1 set), or an error. */
@@ -25,6 +27,11 @@ export interface MessageDeflaterConfig {
   level: number;
   memLevel: number;
   limiter: ZlibJobLimiter;
+  /**
+   * With context takeover: free the zlib context after this many ms without a message, keeping only
+   * the window (0: after every message; Infinity: never). Ignored without context takeover.
+   */
+  hibernateAfterMs: number;
 }
 
 /**
@@ -35,16 +42,55 @@ export function zlibDeflateWindowBits(negotiated: number): number {
   return negotiated < 9 ? 9 : negotiated;
 }
 
-export class MessageDeflater extends SerialZlibWorker<MessageJob, DeflateRaw> {
+export class MessageDeflater extends SerialZlibWorker<MessageJob, DeflateRaw> implements Hibernating {
   private readonly config: MessageDeflaterConfig;
   /** Created on first use; freed after each message without context takeover, and on close. */
   private chunks: Buffer[] = [];
   private outputBytes = 0;
   private failure: Error | null = null;
+  /**
+   * With context takeover, the last 2^bits bytes given to the current DEFLATE stream (bits as zlib
+   * really uses them: 9 for a negotiated 8), from which a hibernated context is rebuilt. Null without
+   * context takeover: every message starts from an empty window, nothing is kept.
+   */
+  private readonly window: SlidingWindow | null;
+  /** Hibernate as soon as the queue is empty (a `hibernate()` call arrived while busy, or idle time 0). */
+  private hibernateWhenIdle = false;
+  readonly idleMs: number;
+  lastUsedSweep = 0;
 
   constructor(config: MessageDeflaterConfig) {
     super(config.limiter);
     this.config = config;
+    this.window = config.noContextTakeover ? null : new SlidingWindow(2 ** zlibDeflateWindowBits(config.windowBits));
+    this.idleMs = config.hibernateAfterMs;
+  }
+
+  /** Whether the direction is hibernated: no zlib context, but a kept window to resume from. */
+  get isHibernated(): boolean {
+    return this.stream === null && this.window !== null && this.window.size > 0;
+  }
+
+  /** Bytes of window kept for resuming (what a hibernated direction costs besides its objects). */
+  get keptWindowBytes(): number {
+    return this.window === null ? 0 : this.window.allocatedBytes;
+  }
+
+  /**
+   * Frees the zlib context now if no message is in progress or queued, keeping only the window; the
+   * next message rebuilds the context from it. When busy, does so as soon as the queue drains.
+   * Returns whether the context was freed now.
+   */
+  hibernate(): boolean {
+    if (this.stream === null || this.failure !== null) return false;
+    if (this.isBusy) {
+      this.hibernateWhenIdle = true;
+      return false;
+    }
+    this.hibernateWhenIdle = false;
+    this.discardStream();
+    unregisterAwake(this);
+    return true;
   }
 
   /** Whether a zlib context is currently allocated (for tests and metrics). */
@@ -70,7 +116,12 @@ export class MessageDeflater extends SerialZlibWorker<MessageJob, DeflateRaw> {
 
   protected start(job: MessageJob): void {
     const stream = this.stream ?? this.createStream();
-    if (job.data.length > 0) stream.write(job.data);
+    this.lastUsedSweep = currentSweep();
+    if (job.data.length > 0) {
+      stream.write(job.data);
+      // Copied, not referenced: the caller may reuse `data` after the callback.
+      this.window?.append(job.data);
+    }
     // Z_SYNC_FLUSH, not the stream's default Z_FULL_FLUSH: a full flush would also empty the window
     // and silently turn context takeover off.
     stream.flush(zlibConstants.Z_SYNC_FLUSH, this.onStreamFlushed);
@@ -82,7 +133,15 @@ export class MessageDeflater extends SerialZlibWorker<MessageJob, DeflateRaw> {
 
   private createStream(): DeflateRaw {
     const { level, memLevel, windowBits } = this.config;
-    const stream = createDeflateRaw({ level, memLevel, windowBits: zlibDeflateWindowBits(windowBits) });
+    // Resuming after hibernation: the kept window becomes zlib's history, so the new stream goes on
+    // exactly where the old one stopped (the peer's inflater sees one continuous stream).
+    const dictionary = this.window !== null && this.window.size > 0 ? this.window.toBuffer() : undefined;
+    const stream = createDeflateRaw({
+      level,
+      memLevel,
+      windowBits: zlibDeflateWindowBits(windowBits),
+      ...(dictionary !== undefined && { dictionary }),
+    });
     stream.on('data', (chunk: Buffer) => {
       if (this.stream !== stream) return;
       this.chunks.push(chunk);
@@ -95,6 +154,7 @@ export class MessageDeflater extends SerialZlibWorker<MessageJob, DeflateRaw> {
       if (this.stream === stream) this.onFlushed();
     };
     this.stream = stream;
+    if (this.window !== null && this.idleMs > 0 && this.idleMs !== Infinity) registerAwake(this);
     return stream;
   }
 
@@ -108,12 +168,15 @@ export class MessageDeflater extends SerialZlibWorker<MessageJob, DeflateRaw> {
     if (payload.length === 0) payload = EMPTY_MESSAGE;
     if (this.config.noContextTakeover) this.discardStream();
     const job = this.finishCurrent();
+    if ((this.hibernateWhenIdle || this.idleMs === 0) && !this.isBusy) this.hibernate();
     job.callback(null, payload);
   }
 
   private failWith(error: Error, deferred: boolean): void {
     this.failure = error;
     this.discardStream();
+    unregisterAwake(this);
+    this.window?.clear();
     this.chunks = [];
     this.outputBytes = 0;
     this.failAllJobs(error, deferred);

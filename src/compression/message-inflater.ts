@@ -6,7 +6,9 @@ import { constants as zlibConstants, createInflateRaw, type InflateRaw } from 'n
 import { CloseCode } from '../protocol/constants.js';
 import { ErrorCodes, ProtocolError } from '../protocol/errors.js';
 import { joinOutputChunks } from './output-chunks.js';
+import { currentSweep, registerAwake, unregisterAwake, type Hibernating } from './hibernation.js';
 import { SerialZlibWorker } from './serial-zlib-worker.js';
+import { SlidingWindow } from './sliding-window.js';
 import type { ZlibJobLimiter } from './zlib-limiter.js';
 
 /** The empty stored block the sender stripped from the end of every message (RFC 7692 7.2.1). */
@@ -36,6 +38,11 @@ export interface MessageInflaterConfig {
   /** The peer compresses every message with an empty window: free our context between messages. */
   peerNoContextTakeover: boolean;
   limiter: ZlibJobLimiter;
+  /**
+   * With context takeover: free the zlib context after this many ms without a frame, between
+   * messages, keeping only the window (0: after every message; Infinity: never).
+   */
+  hibernateAfterMs: number;
 }
 
 /** Error for calls after `close()`; not a peer violation, so 1011 if it ever reaches the wire. */
@@ -43,10 +50,18 @@ export function codecClosedError(): ProtocolError {
   return new ProtocolError(ErrorCodes.INVALID_STATE, CloseCode.INTERNAL_ERROR, 'permessage-deflate codec is closed');
 }
 
-export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> {
+export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> implements Hibernating {
   private readonly windowBits: number;
   private readonly peerNoContextTakeover: boolean;
-  /** Created on first use and freed when no longer needed, so idle connections hold no zlib memory. */
+  /**
+   * With context takeover, the last 2^windowBits bytes the current DEFLATE stream produced: enough
+   * for any back-reference the peer may make, so a context rebuilt from it decodes the peer's next
+   * messages. Null when the peer resets its window every message: nothing is kept.
+   */
+  private readonly window: SlidingWindow | null;
+  private hibernateWhenIdle = false;
+  readonly idleMs: number;
+  lastUsedSweep = 0;
   /** Output of the message being inflated. */
   private chunks: Buffer[] = [];
   private inflatedBytes = 0;
@@ -68,6 +83,34 @@ export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> {
     super(config.limiter);
     this.windowBits = config.windowBits;
     this.peerNoContextTakeover = config.peerNoContextTakeover;
+    this.window = config.peerNoContextTakeover ? null : new SlidingWindow(2 ** config.windowBits);
+    this.idleMs = config.hibernateAfterMs;
+  }
+
+  /** Whether the direction is hibernated: no zlib context, but a kept window to resume from. */
+  get isHibernated(): boolean {
+    return this.stream === null && this.window !== null && this.window.size > 0;
+  }
+
+  /** Bytes of window kept for resuming. */
+  get keptWindowBytes(): number {
+    return this.window === null ? 0 : this.window.allocatedBytes;
+  }
+
+  /**
+   * Frees the zlib context now if the direction is between messages with nothing queued, keeping
+   * only the window; otherwise does so as soon as that is the case. Returns whether it did now.
+   */
+  hibernate(): boolean {
+    if (this.stream === null || this.failure !== null) return false;
+    if (this.isBusy || this.compressedBytesInMessage > 0) {
+      this.hibernateWhenIdle = true;
+      return false;
+    }
+    this.hibernateWhenIdle = false;
+    this.discardStream();
+    unregisterAwake(this);
+    return true;
   }
 
   /** Whether a zlib context is currently allocated (for tests and metrics). */
@@ -95,6 +138,7 @@ export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> {
   }
 
   protected start(job: FrameJob): void {
+    this.lastUsedSweep = currentSweep();
     this.compressedBytesInMessage += job.payload.length;
     if (!job.fin) {
       this.feed([job.payload]);
@@ -124,7 +168,9 @@ export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> {
   }
 
   private createStream(): InflateRaw {
-    const stream = createInflateRaw({ windowBits: this.windowBits });
+    // Resuming after hibernation: the kept output becomes the inflater's window.
+    const dictionary = this.window !== null && this.window.size > 0 ? this.window.toBuffer() : undefined;
+    const stream = createInflateRaw({ windowBits: this.windowBits, ...(dictionary !== undefined && { dictionary }) });
     // Handlers are bound to this stream once (not per frame) and ignore it after it is replaced,
     // since a discarded stream may still report a flush or an error.
     stream.on('data', (chunk: Buffer) => {
@@ -137,6 +183,7 @@ export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> {
       if (this.stream === stream) this.onFlushed(stream);
     };
     this.stream = stream;
+    if (this.window !== null && this.idleMs > 0 && this.idleMs !== Infinity) registerAwake(this);
     return stream;
   }
 
@@ -154,6 +201,7 @@ export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> {
       return;
     }
     this.chunks.push(chunk);
+    this.window?.append(chunk);
   }
 
   /** `stream` is null when nothing was fed. */
@@ -163,6 +211,8 @@ export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> {
       // A BFINAL=1 block ended the DEFLATE stream (RFC 7692 7.2.3.4). Like browsers, continue with
       // a fresh context on the bytes after it (normally the `00` + trailer of an empty stored block).
       this.discardStream();
+      // The next stream starts with an empty window (as a browser's reset inflater does).
+      this.window?.clear();
       if (++this.streamEndsInMessage >= MAX_DEFLATE_STREAMS_PER_MESSAGE) {
         this.failWith(invalidData('too many DEFLATE streams in one message'), false);
         return;
@@ -185,6 +235,7 @@ export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> {
     this.compressedBytesInMessage = 0;
     if (this.peerNoContextTakeover) this.discardStream();
     this.finishCurrent();
+    if ((this.hibernateWhenIdle || this.idleMs === 0) && !this.isBusy) this.hibernate();
     job.callback(null, message);
   }
 
@@ -196,6 +247,8 @@ export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> {
   private failWith(error: ProtocolError, deferred: boolean): void {
     this.failure = error;
     this.discardStream();
+    unregisterAwake(this);
+    this.window?.clear();
     this.chunks = [];
     this.inflatedBytes = 0;
     this.streamEndsInMessage = 0;

@@ -6,6 +6,11 @@
  * Safety: the size cap is enforced while inflating (a bomb is never fully inflated), zlib jobs of all
  * connections share a FIFO concurrency cap, and zlib contexts exist only while needed (created on
  * first use, freed by `close()` and, without context takeover, after every message).
+ *
+ * Hibernation: with context takeover, a direction idle for `hibernateAfterMs` frees its zlib context
+ * and keeps only its window (the last 2^bits bytes of plaintext); the next message rebuilds the
+ * context with that window as zlib's `dictionary`, which continues the stream exactly. Nothing
+ * changes on the wire; an idle connection costs its two windows instead of two zlib contexts.
  */
 import { ErrorCodes, WireroomError } from '../protocol/errors.js';
 import {
@@ -19,6 +24,28 @@ import {
 import { MessageDeflater, type CompressCallback } from './message-deflater.js';
 import { MessageInflater, type DecompressCallback } from './message-inflater.js';
 import { sharedZlibLimiter, type ZlibJobLimiter } from './zlib-limiter.js';
+
+/** Default idle time after which a codec direction frees its zlib context (see `hibernateAfterMs`). */
+export const DEFAULT_HIBERNATE_AFTER_MS = 5000;
+
+/** `DeflateOptions` plus the settings that only concern the codec, not the negotiation. */
+export interface DeflateCodecOptions extends DeflateOptions {
+  /**
+   * With context takeover: after this many milliseconds without a message in a direction, free that
+   * direction's zlib context (~60-140 KiB) and keep only its window (2^bits bytes); the next message
+   * rebuilds the context from it, with identical results on the wire. 0 frees it after every message
+   * (least memory, a context rebuild per message); `Infinity` never. Default 5000.
+   */
+  hibernateAfterMs?: number;
+}
+
+function resolveHibernateAfter(options: DeflateCodecOptions): number {
+  const value = options.hibernateAfterMs ?? DEFAULT_HIBERNATE_AFTER_MS;
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+    throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, 'permessage-deflate option hibernateAfterMs must be a number >= 0 (Infinity: never)');
+  }
+  return value;
+}
 
 export type { CompressCallback } from './message-deflater.js';
 export type { DecompressCallback } from './message-inflater.js';
@@ -49,11 +76,13 @@ export class PerMessageDeflate {
 
   /**
    * @param params what the handshake agreed (`negotiateDeflateOffers` / `validateDeflateResponse`).
-   * @param options the same options the negotiation used (level, memLevel, threshold, concurrencyLimit).
+   * @param options the same options the negotiation used (level, memLevel, threshold, concurrencyLimit),
+   *   and `hibernateAfterMs`.
    * @throws WireroomError `INVALID_ARGUMENT` on invalid options or window sizes outside 8..15.
    */
-  constructor(role: DeflateRole, params: NegotiatedDeflate, options: DeflateOptions = {}) {
+  constructor(role: DeflateRole, params: NegotiatedDeflate, options: DeflateCodecOptions = {}) {
     const resolved = resolveDeflateOptions(options);
+    const hibernateAfterMs = resolveHibernateAfter(options);
     checkNegotiated(params);
     this.role = role;
     this.params = Object.freeze({ ...params });
@@ -65,6 +94,7 @@ export class PerMessageDeflate {
       windowBits: isServer ? params.clientMaxWindowBits : params.serverMaxWindowBits,
       peerNoContextTakeover: isServer ? params.clientNoContextTakeover : params.serverNoContextTakeover,
       limiter,
+      hibernateAfterMs,
     });
     this.deflater = new MessageDeflater({
       windowBits: isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits,
@@ -72,6 +102,7 @@ export class PerMessageDeflate {
       level: resolved.level,
       memLevel: resolved.memLevel,
       limiter,
+      hibernateAfterMs,
     });
   }
 
@@ -129,6 +160,27 @@ export class PerMessageDeflate {
   get allocatedContexts(): number {
     return (this.inflater.hasContext ? 1 : 0) + (this.deflater.hasContext ? 1 : 0);
   }
+
+  /**
+   * Frees both zlib contexts now, keeping only the windows (as the idle sweep does after
+   * `hibernateAfterMs`), e.g. when the application knows the connection went quiet. A direction in
+   * the middle of a message, or with calls queued, does so as soon as it is between messages.
+   * Ordering, results and the bytes on the wire are unaffected. Returns how many contexts were freed now.
+   */
+  hibernate(): number {
+    if (this.isClosed) return 0;
+    return (this.inflater.hibernate() ? 1 : 0) + (this.deflater.hibernate() ? 1 : 0);
+  }
+
+  /** How many directions (0-2) are hibernated: no zlib context, a window kept to resume from. */
+  get hibernatedDirections(): number {
+    return (this.inflater.isHibernated ? 1 : 0) + (this.deflater.isHibernated ? 1 : 0);
+  }
+
+  /** Bytes of window memory kept for resuming (at most 2^inflate bits + 2^deflate bits). */
+  get keptWindowBytes(): number {
+    return this.inflater.keptWindowBytes + this.deflater.keptWindowBytes;
+  }
 }
 
 /**
@@ -151,6 +203,7 @@ export function compressOnce(
     level: resolved.level,
     memLevel: resolved.memLevel,
     limiter: sharedZlibLimiter(resolved.concurrencyLimit),
+    hibernateAfterMs: Infinity, // no context takeover: nothing to hibernate
   });
   deflater.compress(data, callback);
 }

@@ -34,6 +34,11 @@ export abstract class SerialZlibWorker<Job extends AnyJob, Stream extends Closab
    */
   protected abstract startFailed(error: Error): void;
 
+  /** Whether a job is running or waiting (the direction is not between jobs). */
+  protected get isBusy(): boolean {
+    return this.current !== null || this.head < this.jobs.length;
+  }
+
   /** Queues a job behind the earlier ones. */
   protected submit(job: Job): void {
     this.jobs.push(job);

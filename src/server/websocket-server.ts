@@ -7,6 +7,7 @@
  * - attached (`server`): listens to an existing `http.Server` / `https.Server`'s 'upgrade' event;
  * - `noServer`: the application calls `handleUpgrade()` itself.
  */
+import type { DeflateCodecOptions } from '../compression/permessage-deflate.js';
 import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage, Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
@@ -65,8 +66,8 @@ export interface ServerOptions extends ConnectionOptions {
   protocols?: readonly string[];
   /** Custom subprotocol selection (overrides `protocols`): return one of `offered`, or false for none. */
   handleProtocols?: (offered: readonly string[], request: HandshakeRequest) => string | false;
-  /** permessage-deflate: false (default), true (defaults) or options. */
-  perMessageDeflate?: boolean | DeflateOptions;
+  /** permessage-deflate: false (default), true (defaults) or options (negotiation, level, memLevel, threshold, hibernateAfterMs). */
+  perMessageDeflate?: boolean | DeflateCodecOptions;
   /** Most open connections plus handshakes in progress; more get 503. Default 10,000. */
   maxConnections?: number;
   /**
