@@ -2,25 +2,22 @@
 // - it brings no other package (zero runtime dependencies);
 // - `require` and `import` of every entry point work, reach one copy of the code (class identity), export the
 //   same names;
-// - its types resolve for TypeScript consumers under moduleResolution node16, nodenext and bundler, in ES
-//   module and CommonJS files;
+// - (types.test.ts: its types resolve for TypeScript consumers under node16, nodenext and bundler)
 // - hygiene: LICENSE, no source maps without their sources, nothing a user does not need, no install-time build,
 //   README links that resolve to files shipped in this very version.
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { npm, pack, REPO, TOOLKIT_DIR, type Packed } from '../helpers/pack.js';
+import { npm, pack, TOOLKIT_DIR, type Packed } from '../helpers/pack.js';
 
 const T = { timeout: 180_000 };
 const pkg = JSON.parse(readFileSync(join(TOOLKIT_DIR, 'package.json'), 'utf8')) as {
   version: string; exports: Record<string, unknown>; scripts: Record<string, string>; dependencies?: object; files: string[];
 };
 const SUBPATHS = Object.keys(pkg.exports).filter((s) => s !== './package.json').map((s) => `wireroom${s.slice(1)}`);
-const TSC = createRequire(join(REPO, 'package.json')).resolve('typescript/bin/tsc');
 
 describe('the packed toolkit in an empty project', () => {
   let project = '';
@@ -113,49 +110,4 @@ describe('the packed toolkit in an empty project', () => {
     const help = execFileSync(process.execPath, ['node_modules/.bin/wireroom', '--version'], { cwd: project, encoding: 'utf8' });
     assert.equal(help.trim(), pkg.version, 'the wireroom command runs');
   });
-
-  const CASES = [
-    { resolution: 'node16', module: 'node16', format: 'esm' },
-    { resolution: 'node16', module: 'node16', format: 'cjs' },
-    { resolution: 'nodenext', module: 'nodenext', format: 'esm' },
-    { resolution: 'nodenext', module: 'nodenext', format: 'cjs' },
-    { resolution: 'bundler', module: 'preserve', format: 'esm' },
-    { resolution: 'bundler', module: 'preserve', format: 'cjs' },
-  ] as const;
-  for (const c of CASES) {
-    it(`types resolve under moduleResolution ${c.resolution}, ${c.format === 'esm' ? 'ES module' : 'CommonJS'} consumer`, T, () => {
-      const dir = join(project, `ts-${c.resolution}-${c.format}`);
-      mkdirSync(dir);
-      const file = c.format === 'esm' ? 'consumer.mts' : 'consumer.cts';
-      // bundler + CommonJS: `import x = require()` takes the `require` condition.
-      const imports = c.format === 'cjs' && c.resolution === 'bundler'
-        ? `import wireroom = require('wireroom');\nimport protocol = require('wireroom/protocol');\nimport appModule = require('wireroom/app');\nconst { WebSocketServer, prepareMessage, PreparedMessage } = wireroom;\nconst { WebSocketProtocol } = protocol;\nconst { App } = appModule;\ntype ServerOptions = wireroom.ServerOptions;\n`
-        : `import { WebSocketServer, prepareMessage, PreparedMessage, type ServerOptions } from 'wireroom';\nimport { WebSocketProtocol } from 'wireroom/protocol';\nimport { App } from 'wireroom/app';\n`;
-      writeFileSync(join(dir, file), `${imports}
-const options: ServerOptions = { noServer: true, maxMessageSize: 1024 };
-const server: InstanceType<typeof WebSocketServer> = new WebSocketServer(options);
-const prepared: InstanceType<typeof PreparedMessage> = prepareMessage('hello');
-const app = new App();
-// @ts-expect-error: the types are real, not any
-const wrong: number = new WebSocketServer({ noServer: true });
-export { server, prepared, app, wrong, WebSocketProtocol };
-`);
-      writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
-        compilerOptions: {
-          module: c.module, moduleResolution: c.resolution, target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false,
-          types: ['node'], typeRoots: [join(REPO, 'node_modules/@types')],
-        },
-        files: [file],
-      }));
-      let output = '';
-      try {
-        output = execFileSync(process.execPath, [TSC, '-p', dir, '--traceResolution'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
-      } catch (error) {
-        const e = error as { stdout?: string };
-        assert.fail(`tsc failed:\n${(e.stdout ?? '').split('\n').filter((l) => /error TS/.test(l)).join('\n')}`);
-      }
-      const expected = c.format === 'esm' ? 'dist/esm/index.d.mts' : 'dist/cjs/index.d.ts';
-      assert.match(output, new RegExp(`Module name 'wireroom' was successfully resolved to '[^']*node_modules/wireroom/${expected.replace(/\./g, '\\.')}'`));
-    });
-  }
 });
