@@ -23,8 +23,8 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
-import { PerMessageDeflate } from '../src/compression/permessage-deflate.js';
-import type { DeflateOptions, NegotiatedDeflate } from '../src/protocol/extensions/permessage-deflate-negotiation.js';
+import { PerMessageDeflate } from '../packages/wireroom/src/compression/permessage-deflate.js';
+import type { DeflateOptions, NegotiatedDeflate } from '../packages/wireroom/src/protocol/extensions/permessage-deflate-negotiation.js';
 
 interface Setting {
   name: string;

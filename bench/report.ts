@@ -15,8 +15,8 @@ import type { MicroResult } from './micro/protocol.bench.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const resultFile = resolve(process.argv[2] ?? join(repo, 'bench/results/latest.json'));
-const docFile = join(repo, 'docs/benchmarks.md');
-const svgFile = join(repo, 'docs/images/bench-ratios.svg');
+const docFile = join(repo, 'packages/wireroom/docs/benchmarks.md');
+const svgFile = join(repo, 'packages/wireroom/docs/images/bench-ratios.svg');
 
 interface Results {
   meta: Record<string, unknown> & { rounds: number; duration: number; command: string; date: string };

@@ -130,8 +130,8 @@ const meta = {
   date: new Date().toISOString(),
   command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim().replace(/ --$/, ''),
   commit: git('rev-parse --short HEAD'),
-  dirty: git('status --porcelain -- src').length > 0,
-  dirtyFiles: git('status --porcelain -- src').split('\n').filter(Boolean).map((l) => l.slice(3)),
+  dirty: git('status --porcelain -- packages/wireroom/src packages/chat/src').length > 0,
+  dirtyFiles: git('status --porcelain -- packages/wireroom/src packages/chat/src').split('\n').filter(Boolean).map((l) => l.slice(3)),
   node: process.version,
   ws: requireVersion('ws'),
   bufferutil: requireVersion('bufferutil'),
@@ -147,7 +147,7 @@ const meta = {
 };
 
 const servers: ServerSpec[] = [
-  { name: 'wireroom', label: 'Wireroom', argv: [process.execPath, join(repo, 'bin/wireroom.js'), 'echo'], raw: false },
+  { name: 'wireroom', label: 'Wireroom', argv: [process.execPath, join(repo, 'packages/wireroom/bin/wireroom.js'), 'echo'], raw: false },
   { name: 'ws', label: 'ws + bufferutil', argv: [], env: { WS_NODE_MODULES: nodeModules }, raw: false },
   { name: 'raw', label: 'raw node:net', argv: [], raw: true },
   // The least any Node.js server must do per handshake (accept, one read, SHA-1, one write, hold the socket):

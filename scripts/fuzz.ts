@@ -5,9 +5,9 @@
  */
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { WebSocketServer, type WebSocket } from '../src/index.js';
-import { fuzzCore } from '../test/fuzz/run-core.js';
-import { fuzzLive } from '../test/fuzz/run-live.js';
+import { WebSocketServer, type WebSocket } from '../packages/wireroom/src/index.js';
+import { fuzzCore } from '../packages/wireroom/test/fuzz/run-core.js';
+import { fuzzLive } from '../packages/wireroom/test/fuzz/run-live.js';
 
 const { values } = parseArgs({ options: { minutes: { type: 'string', default: '60' }, seed: { type: 'string' } } });
 const minutes = Number(values.minutes);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the test suite with Node's built-in test runner, TypeScript loaded through tsx.
-// Usage: node scripts/run-tests.mjs [dir-or-file ...]   (default: test/)
-// Test files are `*.test.ts`. Files under test/e2e need Chromium; they skip loudly when it is missing
+// Usage: node scripts/run-tests.mjs [dir-or-file ...]   (default: every package's test/, the toolkit's first)
+// Test files are `*.test.ts`. Files under packages/chat/test/e2e need Chromium; they skip loudly when it is missing
 // locally, and CI installs it.
 import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -19,7 +19,7 @@ function collect(path, out) {
 
 const roots = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const passthrough = process.argv.slice(2).filter((a) => a.startsWith('--'));
-const files = (roots.length ? roots : ['test']).flatMap((r) => collect(resolve(r), []));
+const files = (roots.length ? roots : ['packages/wireroom/test', 'packages/chat/test']).flatMap((r) => collect(resolve(r), []));
 if (files.length === 0) { console.error('no test files found'); process.exit(1); }
 
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';

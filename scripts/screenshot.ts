@@ -5,10 +5,10 @@ import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { browserAvailable, launchBrowser } from '../test/helpers/browser.js';
-import { startChatServer } from '../src/chat/server.js';
+import { browserAvailable, launchBrowser } from '../packages/wireroom/test/helpers/browser.js';
+import { startChatServer } from '../packages/chat/src/chat/server.js';
 
-const out = resolve(process.argv[2] ?? 'docs/images/chat.png');
+const out = resolve(process.argv[2] ?? 'packages/chat/docs/images/chat.png');
 const avail = browserAvailable();
 if (!avail.ok) {
   console.error(avail.reason);

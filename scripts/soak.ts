@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
-import { connect, type WebSocket } from '../src/index.js';
+import { connect, type WebSocket } from '../packages/wireroom/src/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,8 +41,8 @@ function stats(pid: number): { rssMiB: number; fds: number } {
 
 const port = await freePort();
 const args = target === 'chat'
-  ? ['bin/wireroom.js', 'chat', '--port', String(port), '--db', join(mkdtempSync(join(tmpdir(), 'wireroom-soak-')), 'chat.db')]
-  : ['bin/wireroom.js', 'echo', '--port', String(port)];
+  ? ['packages/chat/bin/wireroom-chat.js', '--port', String(port), '--db', join(mkdtempSync(join(tmpdir(), 'wireroom-soak-')), 'chat.db')]
+  : ['packages/wireroom/bin/wireroom.js', 'echo', '--port', String(port)];
 const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
 await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
 const pid = child.pid!;

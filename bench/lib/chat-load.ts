@@ -60,7 +60,7 @@ export async function runChatBench(
   const window = 4;
   const synchronous = options.synchronous;
   const empty = { synchronous, members, senders, window, seconds: 0, persistedPerSec: 0, deliveriesPerSec: 0, serverCpuUsPerMessage: 0, serverCpuUsPerDelivery: 0, serverCores: 0, clientCores: 0, ackP50Ms: 0, ackP99Ms: 0, errors: 0 };
-  if (!existsSync(join(repo, 'src/chat/server.ts')) || !existsSync(join(repo, 'dist/chat/server.js'))) {
+  if (!existsSync(join(repo, 'packages/chat/src/chat/server.ts')) || !existsSync(join(repo, 'packages/chat/dist/chat/server.js'))) {
     const reason = 'src/chat/server.ts (startChatServer) is not built into dist/ yet';
     log(`chat: SKIPPED: ${reason}`);
     return { available: false, reason, ...empty, summary: `chat: skipped (${reason})` };

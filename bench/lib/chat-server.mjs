@@ -2,7 +2,7 @@
 // environment, rate limits raised so the load generator measures the server rather than its token buckets.
 import { rmSync } from 'node:fs';
 
-const { startChatServer } = await import(new URL('../../dist/chat/server.js', import.meta.url).href);
+const { startChatServer } = await import(new URL('../../packages/chat/dist/chat/server.js', import.meta.url).href);
 const dbPath = process.env.DB ?? new URL('../.work/chat-bench.db', import.meta.url).pathname;
 for (const suffix of ['', '-wal', '-shm']) rmSync(dbPath + suffix, { force: true });
 const many = 1e9;

@@ -8,8 +8,8 @@
  */
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { WebSocketServer } from '../../src/server/websocket-server.js';
-import type { WebSocket } from '../../src/connection/websocket.js';
+import { WebSocketServer } from '../../packages/wireroom/src/server/websocket-server.js';
+import type { WebSocket } from '../../packages/wireroom/src/connection/websocket.js';
 
 const REQUEST = Buffer.from(
   'GET /echo HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +

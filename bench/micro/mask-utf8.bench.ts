@@ -17,8 +17,8 @@ import {
   unmaskInPlace,
   unmaskInPlaceJs,
   unmaskInPlaceWasm,
-} from '../../src/protocol/mask.js';
-import { Utf8Validator } from '../../src/protocol/utf8.js';
+} from '../../packages/wireroom/src/protocol/mask.js';
+import { Utf8Validator } from '../../packages/wireroom/src/protocol/utf8.js';
 
 type Unmask = (data: Buffer, mask: Buffer, maskOffset: number) => void;
 type MaskInto = (source: Buffer, mask: Buffer, target: Buffer, targetOffset: number) => void;

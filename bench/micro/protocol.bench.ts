@@ -17,9 +17,9 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { encodeFrame, encodeTextFrame } from '../../src/protocol/frame-writer.js';
-import { maskBackend, unmaskInPlace } from '../../src/protocol/mask.js';
-import { WebSocketProtocol, type ProtocolHandler } from '../../src/protocol/protocol.js';
+import { encodeFrame, encodeTextFrame } from '../../packages/wireroom/src/protocol/frame-writer.js';
+import { maskBackend, unmaskInPlace } from '../../packages/wireroom/src/protocol/mask.js';
+import { WebSocketProtocol, type ProtocolHandler } from '../../packages/wireroom/src/protocol/protocol.js';
 
 const require = createRequire(import.meta.url);
 

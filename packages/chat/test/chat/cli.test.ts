@@ -1,0 +1,67 @@
+/** `wireroom chat` as a process: flags, help, startup message, graceful SIGTERM/SIGINT. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { SqliteChatStore } from '../../src/chat/sqlite-store.js';
+import { TestClient } from './fixtures/client.js';
+import { tempDir } from './fixtures/server.js';
+
+const CLI = fileURLToPath(new URL('./fixtures/cli-child.ts', import.meta.url));
+
+function runSync(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('bad flags: a clear message, the help, exit code 2', () => {
+  for (const [args, message] of [
+    [['--port', 'eighty'], /--port must be an integer from 0 to 65535/],
+    [['--port', '70000'], /--port must be an integer/],
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--synchronous', 'sometimes'], /--synchronous must be full or normal/],
+    [['--allow-origin', 'evil'], /--allow-origin needs an origin/],
+    [['--public-url', 'chat.example.com'], /--public-url needs a URL/],
+    [['--allowed-hosts', 'a.example,bad host'], /--allowed-hosts needs host names/],
+    [['extra'], /Unexpected argument 'extra'/],
+    [['--db'], /argument missing|--db/],
+  ] as Array<[string[], RegExp]>) {
+    const r = runSync(args);
+    assert.equal(r.status, 2, args.join(' '));
+    assert.match(r.stderr, message);
+    assert.match(r.stderr, /Usage: wireroom-chat/);
+  }
+});
+
+for (const [signal, code] of [['SIGTERM', 1012], ['SIGINT', 1001]] as const) {
+  test(`${signal}: clients are told ${code}, accepted messages are kept, exit code 0`, async (t) => {
+    const dir = tempDir(t);
+    const db = join(dir, 'nested', 'chat.db');
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--port', '0', '--db', db], { stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+    const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+    const url = /http:\/\/[\d.]+:\d+/.exec(line)?.[0];
+    assert.ok(url, line);
+    assert.ok(existsSync(db), 'the database and its directory are created');
+    const page = await fetch(`${url}/`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+
+    const client = await TestClient.connect(url);
+    await client.join('lobby', 'Ann');
+    client.send({ type: 'message', room: 'lobby', clientId: 'before-stop', text: 'kept' });
+    await client.next('ack');
+    child.kill(signal);
+    assert.equal((await client.closed).code, code);
+    const [exitCode] = (await once(child, 'exit')) as [number | null];
+    assert.equal(exitCode, 0);
+    const store = SqliteChatStore.open(db);
+    const kept = (await store.latest('lobby', 10)).messages.map((m) => m.text);
+    await store.close();
+    assert.deepEqual(kept, ['kept']);
+  });
+}

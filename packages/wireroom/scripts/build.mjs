@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// Builds the published package, both module formats from one copy of the code:
+//   dist/cjs/   the library, compiled once to CommonJS by tsc (tsconfig.build.json), with .d.ts and source maps
+//               that carry their sources; dist/cjs/package.json says "type": "commonjs".
+//   dist/esm/   one thin ES module per entry point that imports the CommonJS module and re-exports its named
+//               bindings, with a .d.mts that re-exports its types. `import` and `require` therefore reach the
+//               same module instance: an object made through one is `instanceof` the class reached through the
+//               other (no dual-package hazard), and module state (the zlib job cap) exists once.
+// Usage: node scripts/build.mjs   (from the package directory; `npm run build`)
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const require = createRequire(import.meta.url);
+
+/** The entry points: export subpath -> compiled CommonJS module under dist/cjs, and the ESM wrapper's name. */
+export const ENTRIES = [
+  { subpath: '.', cjs: 'index.js', esm: 'index' },
+  { subpath: './protocol', cjs: 'protocol/index.js', esm: 'protocol' },
+  { subpath: './app', cjs: 'app/index.js', esm: 'app' },
+];
+
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
+const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+if (result.status !== 0) process.exit(result.status ?? 1);
+writeFileSync(join(root, 'dist/cjs/package.json'), '{ "type": "commonjs" }\n');
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+for (const entry of ENTRIES) {
+  const cjsFile = join(root, 'dist/cjs', entry.cjs);
+  const names = Object.keys(require(cjsFile)).filter((name) => name !== '__esModule' && name !== 'default').sort();
+  const bad = names.filter((name) => !IDENTIFIER.test(name));
+  if (bad.length > 0) throw new Error(`${entry.cjs}: export names that an ES module cannot re-export: ${bad.join(', ')}`);
+  const esmFile = join(root, 'dist/esm', `${entry.esm}.mjs`);
+  mkdirSync(dirname(esmFile), { recursive: true });
+  let from = relative(dirname(esmFile), cjsFile).split('\\').join('/');
+  if (!from.startsWith('.')) from = `./${from}`;
+  const header = `// ES module entry point of 'wireroom${entry.subpath.slice(1)}': re-exports the CommonJS build, so that import and require share one copy.\n`;
+  writeFileSync(esmFile, `${header}import cjs from '${from}';\n\nexport const {\n${names.map((n) => `  ${n},`).join('\n')}\n} = cjs;\n`);
+  writeFileSync(esmFile.replace(/\.mjs$/, '.d.mts'), `${header}export * from '${from}';\n`);
+}
+console.log(`built dist/cjs and ${ENTRIES.length} ES module entry points in dist/esm`);
