@@ -89,7 +89,9 @@ function match<R extends { readonly pattern: RegExp }>(routes: readonly R[], pat
 }
 
 /** The application: routes plus the servers that run them. */
-export class App implements HandlerHost {
+// App is its handlers' HandlerHost (checked where it hands itself over in `handleUpgrade`); the interface is
+// internal, so it is not named in the class declaration, which is published.
+export class App {
   private readonly httpRoutes: HttpRoute[] = [];
   private readonly socketRoutes: SocketRoute[] = [];
   private readonly wss: WebSocketServer;
