@@ -11,7 +11,7 @@ import { defaultLimits, type ChatLimits } from './limits.js';
 import { ChatMetrics } from './metrics.js';
 import { InProcessPresence, type PresenceRegistry } from './presence.js';
 import { SqliteChatStore } from './sqlite-store.js';
-import type { ChatStore } from './store.js';
+import type { ChatStore, RetentionOptions } from './store.js';
 
 /** Options of `startChatServer`. */
 export interface ChatServerOptions {
@@ -23,6 +23,8 @@ export interface ChatServerOptions {
   readonly dbPath?: string;
   /** `FULL` (default): an ack survives power loss; `NORMAL`: survives process crashes only. */
   readonly synchronous?: 'FULL' | 'NORMAL';
+  /** Retention of the SQLite store (`historyLimit` messages per room, `historyMaxAgeMs`). Ignored when `store` is given. */
+  readonly retention?: RetentionOptions;
   /** Directory of the page. Default: the package's `src/web/public`. */
   readonly publicDir?: string;
   /** Overrides of the default limits. */
@@ -91,7 +93,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
   const publicUrl = options.publicUrl !== undefined ? new URL(options.publicUrl) : undefined;
   const allowedHosts = [...(options.allowedHosts ?? []), ...(publicUrl ? [publicUrl.host] : [])];
   const logError = options.logError ?? ((context: string, error: unknown) => console.error(`wireroom chat: ${context}:`, error));
-  const store = options.store ?? SqliteChatStore.open(options.dbPath ?? './data/chat.db', { synchronous: options.synchronous ?? 'FULL' });
+  const store = options.store ?? SqliteChatStore.open(options.dbPath ?? './data/chat.db', { synchronous: options.synchronous ?? 'FULL', ...options.retention });
   const broker = options.broker ?? new InProcessBroker();
   const services: ChatServices = {
     store,
