@@ -103,7 +103,7 @@ export async function createRedisChat(options: RedisChatOptions): Promise<RedisC
     command: command.status,
     subscriber: subscriber.status,
   });
-  metrics.addGauge('wireroom_redis_up', 'Both Redis connections of this process are ready (1) or not (0).', () => (health().redis === 'up' ? 1 : 0));
+  metrics.addGauge('wireroom_redis_up', 'Both Redis connections of this process are ready (1) or not (0).', () => (health().redis === 'up' ? 1 : 0), 'min');
   return {
     store,
     broker,

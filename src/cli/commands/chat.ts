@@ -3,7 +3,7 @@
  * told with a close code, accepted messages are stored, the database is closed).
  */
 import { parseArgs } from 'node:util';
-import { isClusterPrimary, runClusterPrimary, shutdownSignals } from '../../chat/cluster.js';
+import { isClusterPrimary, joinCluster, runClusterPrimary, shutdownSignals } from '../../chat/cluster.js';
 import type { RedisChat } from '../../chat/redis/redis-chat.js';
 import { startChatServer, type ChatServer } from '../../chat/server.js';
 import { intFlag, UsageError } from '../flags.js';
@@ -151,6 +151,7 @@ export async function run(argv: string[]): Promise<number> {
       heartbeatInterval: config.heartbeatInterval,
       ...(config.publicDir !== undefined && { publicDir: config.publicDir }),
       ...(redis !== undefined && redis.serverOptions()),
+      ...(config.workers > 1 && { cluster: joinCluster() }),
     });
   } catch (error) {
     await redis?.close();
