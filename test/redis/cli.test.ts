@@ -204,3 +204,33 @@ test('--workers 2: one /metrics for the whole server (sums plus worker-labelled 
   assert.equal(code, 0, output);
   await until(() => [...workerPids].every((pid) => !alive(pid)), 'every worker gone');
 });
+
+test('--history-limit and --history-days on Redis: the stream and the dedupe keys stay at N, with TTLs within D', async (t) => {
+  if (!requireRedisOrSkip(t)) return;
+  const redis = await TestRedis.start(t);
+  const proc = await startChatProcess(t, redis.url, ['--history-limit', '5', '--history-days', '1']);
+  const client = await TestClient.connect(proc.url);
+  t.after(() => client.close());
+  await client.join('kept', 'K');
+  for (let i = 1; i <= 10; i++) { // within the burst of the rate limit
+    client.send({ type: 'message', room: 'kept', clientId: `k${i}`, text: `m${i}` });
+    await client.next('ack', undefined, 10_000);
+  }
+  const other = await TestClient.connect(proc.url);
+  t.after(() => other.close());
+  const joined = await other.join('kept', 'O');
+  assert.deepEqual(joined.messages!.map((m) => m.id), [6, 7, 8, 9, 10]);
+  assert.equal(joined.oldestId, 6);
+  const { Redis } = await import('ioredis');
+  const r = new Redis(redis.url);
+  t.after(() => r.disconnect());
+  assert.equal(await r.xlen('wr:{kept}:log'), 5);
+  const keys = (await r.keys('wr:{kept}:cid:*')).sort();
+  assert.deepEqual(keys, ['k10', 'k6', 'k7', 'k8', 'k9'].map((c) => `wr:{kept}:cid:${c}`));
+  for (const k of keys) {
+    const ttl = await r.pttl(k);
+    assert.ok(ttl > 0 && ttl <= 86_400_000, `${k}: ${ttl}`);
+  }
+  const logTtl = await r.pttl('wr:{kept}:log');
+  assert.ok(logTtl > 0 && logTtl <= 86_400_000, `log TTL ${logTtl}`);
+});
