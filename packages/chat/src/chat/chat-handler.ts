@@ -207,7 +207,7 @@ export class ChatHandler extends WebSocketHandler {
         ? fitPage(await store.latest(req.room, this.limits.historyOnJoin), this.limits.maxReplyBytes, 'newest')
         : fitPage(await store.after(req.room, req.after, this.limits.syncPage), this.limits.maxReplyBytes, 'oldest');
       const members = await presence.join(req.room, { uid: this.uid, name: state.name }, this.limits.maxMembersListed);
-      this.send({ type: 'joined', room: req.room, members, messages: page.messages, hasMore: page.hasMore, lastId: page.lastId });
+      this.send({ type: 'joined', room: req.room, members, messages: page.messages, hasMore: page.hasMore, lastId: page.lastId, oldestId: page.oldestId });
       // Everything up to lastId is in the page or older than it (resuming with hasMore: fetched with `sync`).
       state.deliveredUpTo = Math.max(state.deliveredUpTo, page.lastId);
     } finally {
@@ -265,13 +265,13 @@ export class ChatHandler extends WebSocketHandler {
   private async history(req: HistoryRequest): Promise<void> {
     if (!this.requireJoined(req.room)) return;
     const page = fitPage(await this.services.store.before(req.room, req.before, req.limit), this.limits.maxReplyBytes, 'newest');
-    this.send({ type: 'history', room: req.room, messages: page.messages, hasMore: page.hasMore });
+    this.send({ type: 'history', room: req.room, messages: page.messages, hasMore: page.hasMore, oldestId: page.oldestId });
   }
 
   private async sync(req: SyncRequest): Promise<void> {
     if (!this.requireJoined(req.room)) return;
     const page = fitPage(await this.services.store.after(req.room, req.after, req.limit), this.limits.maxReplyBytes, 'oldest');
-    this.send({ type: 'history', room: req.room, messages: page.messages, hasMore: page.hasMore });
+    this.send({ type: 'history', room: req.room, messages: page.messages, hasMore: page.hasMore, oldestId: page.oldestId });
   }
 
   private typing(req: TypingRequest): void {

@@ -2,8 +2,149 @@
  * `wireroom chat --workers N`: the primary process forks N workers (node:cluster) that share the
  * listening port, each running the chat server with its own Redis connections. The primary restarts a
  * worker that dies and, on SIGTERM/SIGINT, forwards the signal so that every worker shuts down cleanly.
+ *
+ * It also answers *gathers* over the cluster IPC channel, for `/metrics` and `/healthz` to describe the
+ * whole server whichever worker a scrape lands on (as prom-client's AggregatorRegistry does): the worker
+ * asks the primary (`gather`), the primary asks every listening worker (`collect`), each answers with its
+ * own data (`report`), and the primary replies with all reports once every worker answered or the timeout
+ * passed, naming the workers that did not answer.
  */
 import cluster, { type Worker } from 'node:cluster';
+
+/** IPC messages, tagged so that they never mix with node:cluster's own or anyone else's. */
+type Ipc =
+  | { readonly wireroom: 'gather'; readonly id: number; readonly kind: string }
+  | { readonly wireroom: 'collect'; readonly id: number; readonly kind: string }
+  | { readonly wireroom: 'report'; readonly id: number; readonly data: unknown }
+  | { readonly wireroom: 'gathered'; readonly id: number; readonly reports: ReadonlyArray<WorkerReport<unknown>>; readonly missing: readonly number[] };
+
+function isIpc(m: unknown): m is Ipc {
+  return typeof m === 'object' && m !== null && typeof (m as { wireroom?: unknown }).wireroom === 'string' && typeof (m as { id?: unknown }).id === 'number';
+}
+
+/** One worker's answer to a gather. */
+export interface WorkerReport<T> {
+  /** node:cluster's worker id (1, 2, ...; a restarted worker gets a new one). */
+  readonly worker: number;
+  readonly pid: number;
+  readonly data: T;
+}
+
+/** Everything the workers answered, and the ids of those that did not in time. */
+export interface Gathered<T> {
+  readonly reports: ReadonlyArray<WorkerReport<T>>;
+  readonly missing: readonly number[];
+}
+
+/** A worker's side of the gathers. */
+export interface ClusterPeer {
+  /** This worker's id. */
+  readonly worker: number;
+  /** What this worker answers when the primary collects `kind` (e.g. its metrics). */
+  provide(kind: string, read: () => unknown): void;
+  /** Asks the primary to collect `kind` from every listening worker, this one included. Rejects after `timeoutMs`. */
+  gather<T>(kind: string, timeoutMs?: number): Promise<Gathered<T>>;
+}
+
+/** How long the primary waits for the workers' reports. */
+const COLLECT_TIMEOUT_MS = 2000;
+
+/**
+ * In a cluster worker: its side of the gathers (undefined in a process that is not a cluster worker).
+ * On SIGTERM it stops listening, so that the IPC channel does not keep a worker that shuts down alive.
+ */
+export function joinCluster(): ClusterPeer | undefined {
+  if (!cluster.isWorker || cluster.worker === undefined || typeof process.send !== 'function') return undefined;
+  const worker = cluster.worker.id;
+  const providers = new Map<string, () => unknown>();
+  const waiting = new Map<number, (g: Gathered<unknown>) => void>();
+  let nextId = 1;
+  const send = (m: Ipc): void => {
+    try {
+      process.send?.(m);
+    } catch {
+      // the primary is gone: the gather times out
+    }
+  };
+  const onMessage = (m: unknown): void => {
+    if (!isIpc(m)) return;
+    if (m.wireroom === 'collect') {
+      let data: unknown = null;
+      try {
+        data = providers.get(m.kind)?.() ?? null;
+      } catch {
+        data = null;
+      }
+      send({ wireroom: 'report', id: m.id, data });
+    } else if (m.wireroom === 'gathered') {
+      waiting.get(m.id)?.({ reports: m.reports, missing: m.missing });
+    }
+  };
+  process.on('message', onMessage);
+  process.once('SIGTERM', () => process.removeListener('message', onMessage));
+  return {
+    worker,
+    provide(kind, read) {
+      providers.set(kind, read);
+    },
+    gather<T>(kind: string, timeoutMs = COLLECT_TIMEOUT_MS + 1000): Promise<Gathered<T>> {
+      const id = nextId++;
+      return new Promise<Gathered<T>>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          reject(new Error(`no answer from the cluster primary within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiting.set(id, (g) => {
+          clearTimeout(timer);
+          waiting.delete(id);
+          resolve(g as Gathered<T>);
+        });
+        send({ wireroom: 'gather', id, kind });
+      });
+    },
+  };
+}
+
+/** The primary's side: answers `gather` from any worker by collecting from every listening one. */
+function serveGathers(listening: ReadonlySet<Worker>, timeoutMs: number): void {
+  let nextId = 1;
+  const pending = new Map<number, { readonly onReport: (w: Worker, data: unknown) => void }>();
+  cluster.on('message', (from: Worker, m: unknown) => {
+    if (!isIpc(m)) return;
+    if (m.wireroom === 'report') {
+      pending.get(m.id)?.onReport(from, m.data);
+      return;
+    }
+    if (m.wireroom !== 'gather') return;
+    const id = nextId++;
+    const targets = new Map<number, Worker>();
+    for (const w of listening) if (w.isConnected()) targets.set(w.id, w);
+    targets.set(from.id, from); // the asker answers too, even if it is not counted as listening yet
+    const reports: Array<WorkerReport<unknown>> = [];
+    const finish = (): void => {
+      clearTimeout(timer);
+      pending.delete(id);
+      const missing = [...targets.keys()].filter((wid) => !reports.some((r) => r.worker === wid)).sort((a, b) => a - b);
+      reports.sort((a, b) => a.worker - b.worker);
+      if (from.isConnected()) from.send({ wireroom: 'gathered', id: m.id, reports, missing } satisfies Ipc);
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    pending.set(id, {
+      onReport: (w, data) => {
+        if (!targets.has(w.id) || reports.some((r) => r.worker === w.id)) return;
+        reports.push({ worker: w.id, pid: w.process.pid ?? 0, data });
+        if (reports.length === targets.size) finish();
+      },
+    });
+    for (const w of targets.values()) {
+      try {
+        w.send({ wireroom: 'collect', id, kind: m.kind } satisfies Ipc);
+      } catch {
+        // a worker exiting right now: reported missing
+      }
+    }
+  });
+}
 
 /** Options of runClusterPrimary. */
 export interface ClusterOptions {
@@ -12,6 +153,8 @@ export interface ClusterOptions {
   readonly restartDelayMs?: number;
   /** How long workers get to shut down before they are killed. Default 15,000 ms. */
   readonly shutdownTimeoutMs?: number;
+  /** How long a gather (one `/metrics` or `/healthz` answer) waits for the workers. Default 2,000 ms. */
+  readonly collectTimeoutMs?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -41,10 +184,14 @@ export function runClusterPrimary(options: ClusterOptions): Promise<number> {
   const baseDelay = options.restartDelayMs ?? 500;
   const crashes: number[] = [];
   let stopping = false;
+  const listening = new Set<Worker>();
+  serveGathers(listening, options.collectTimeoutMs ?? COLLECT_TIMEOUT_MS);
 
   const fork = (): Worker => {
     const worker = cluster.fork();
+    worker.once('listening', () => listening.add(worker));
     worker.on('exit', (code, signal) => {
+      listening.delete(worker);
       if (stopping) return;
       const now = Date.now();
       crashes.push(now);

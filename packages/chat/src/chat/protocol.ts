@@ -56,12 +56,18 @@ export interface WelcomeEnvelope {
 export interface JoinedEnvelope {
   readonly type: 'joined'; readonly room: string; readonly members: readonly Member[];
   readonly messages: readonly ChatMessage[]; readonly hasMore: boolean; readonly lastId: number;
+  /** The lowest id the room still keeps (`lastId + 1` when none): ids below it are gone (retention). */
+  readonly oldestId: number;
 }
 export interface MessageEnvelope extends ChatMessage { readonly type: 'message' }
 export interface AckEnvelope {
   readonly type: 'ack'; readonly room: string; readonly clientId: string; readonly id: number; readonly ts: number; readonly duplicate: boolean;
 }
-export interface HistoryEnvelope { readonly type: 'history'; readonly room: string; readonly messages: readonly ChatMessage[]; readonly hasMore: boolean }
+export interface HistoryEnvelope {
+  readonly type: 'history'; readonly room: string; readonly messages: readonly ChatMessage[]; readonly hasMore: boolean;
+  /** As in `joined`: ids below it are no longer kept. */
+  readonly oldestId: number;
+}
 export interface PresenceEnvelope {
   readonly type: 'presence'; readonly room: string; readonly event: 'join' | 'leave';
   readonly uid: string; readonly name: string; readonly members: readonly Member[];

@@ -8,11 +8,12 @@ import { App } from 'wireroom/app';
 import { InProcessBroker, type Broker } from 'wireroom/app';
 import type { DeflateCodecOptions } from 'wireroom';
 import type { ChatServices } from './chat-handler.js';
+import type { ClusterPeer } from './cluster.js';
 import { defaultLimits, type ChatLimits } from './limits.js';
 import { ChatMetrics } from './metrics.js';
 import { InProcessPresence, type PresenceRegistry } from './presence.js';
 import { SqliteChatStore } from './sqlite-store.js';
-import type { ChatStore } from './store.js';
+import type { ChatStore, RetentionOptions } from './store.js';
 
 /** Options of `startChatServer`. */
 export interface ChatServerOptions {
@@ -24,6 +25,8 @@ export interface ChatServerOptions {
   readonly dbPath?: string;
   /** `FULL` (default): an ack survives power loss; `NORMAL`: survives process crashes only. */
   readonly synchronous?: 'FULL' | 'NORMAL';
+  /** Retention of the SQLite store (`historyLimit` messages per room, `historyMaxAgeMs`). Ignored when `store` is given. */
+  readonly retention?: RetentionOptions;
   /** Directory of the page. Default: the package's `src/web/public`. */
   readonly publicDir?: string;
   /** Overrides of the default limits. */
@@ -53,6 +56,11 @@ export interface ChatServerOptions {
   readonly presence?: PresenceRegistry;
   /** Health of shared services for `/healthz` (e.g. `{ ok: false, redis: 'down' }`); not ok answers 503. */
   readonly health?: () => { readonly ok: boolean; readonly [detail: string]: unknown };
+  /**
+   * In a `--workers` cluster worker: `/metrics` and `/healthz` then describe every worker (gathered through the
+   * primary), whichever worker answers the request. See `joinCluster()`.
+   */
+  readonly cluster?: ClusterPeer;
   /** Where `/metrics` counts come from; default: a fresh ChatMetrics. */
   readonly metrics?: ChatMetrics;
   /** Where handler errors are reported. Default: stderr. */
@@ -99,7 +107,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
   const publicUrl = options.publicUrl !== undefined ? new URL(options.publicUrl) : undefined;
   const allowedHosts = [...(options.allowedHosts ?? []), ...(publicUrl ? [publicUrl.host] : [])];
   const logError = options.logError ?? ((context: string, error: unknown) => console.error(`wireroom chat: ${context}:`, error));
-  const store = options.store ?? SqliteChatStore.open(options.dbPath ?? './data/chat.db', { synchronous: options.synchronous ?? 'FULL' });
+  const store = options.store ?? SqliteChatStore.open(options.dbPath ?? './data/chat.db', { synchronous: options.synchronous ?? 'FULL', ...options.retention });
   const broker = options.broker ?? new InProcessBroker();
   const services: ChatServices = {
     store,
@@ -112,6 +120,13 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
   };
 
   const metrics = options.metrics ?? new ChatMetrics();
+  const { cluster } = options;
+  /** This process's health: `status`, the shared services' details, its connections and pid. */
+  type LocalHealth = { status: 'ok' | 'degraded'; connections: number; pid: number; [detail: string]: unknown };
+  const localHealth = (): LocalHealth => {
+    const { ok, ...details } = options.health?.() ?? { ok: true };
+    return { status: ok ? 'ok' : 'degraded', ...details, connections: app.clients.size, pid: process.pid };
+  };
   const app = new App({
     maxMessageSize: limits.maxFrameBytes,
     maxConnections: limits.maxConnections,
@@ -123,9 +138,26 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     ...(allowedHosts.length > 0 && { allowedHosts }),
   })
     .websocket('/chat', (req) => metrics.chatHandler(req, services))
-    .route('/healthz', (_req, res) => {
-      const { ok, ...details } = options.health?.() ?? { ok: true };
-      const body = JSON.stringify({ status: ok ? 'ok' : 'degraded', ...details, connections: app.clients.size, pid: process.pid });
+    .route('/healthz', async (_req, res) => {
+      const own = localHealth();
+      let report: Record<string, unknown> = own;
+      let ok = own.status === 'ok';
+      if (cluster !== undefined) {
+        // The whole server: ok when every listening worker answered in time and is ok.
+        const gathered = await cluster.gather<LocalHealth>('health').catch(() => undefined);
+        const workers = gathered?.reports.map((r) => ({ worker: r.worker, ...(r.data ?? { status: 'unknown', pid: r.pid, connections: 0 }) }))
+          ?? [{ worker: cluster.worker, ...own }];
+        const missing = gathered?.missing ?? [];
+        ok = gathered !== undefined && missing.length === 0 && workers.every((w) => w.status === 'ok');
+        report = {
+          ...own,
+          status: ok ? 'ok' : 'degraded',
+          connections: workers.reduce((n, w) => n + (typeof w.connections === 'number' ? w.connections : 0), 0),
+          worker: cluster.worker,
+          workers: [...workers, ...missing.map((worker) => ({ worker, status: 'no answer' }))],
+        };
+      }
+      const body = JSON.stringify(report);
       res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
       res.end(res.req.method === 'HEAD' ? undefined : body);
     })
@@ -142,6 +174,12 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     throw err;
   }
   metrics.setSources({ connections: () => app.clients.size });
+  if (cluster !== undefined) {
+    // Answer the primary's collects only once listening: before, this worker takes no connections anyway.
+    cluster.provide('metrics', () => metrics.families());
+    cluster.provide('health', localHealth);
+    metrics.setCluster(() => cluster.gather('metrics'), cluster.worker);
+  }
   metrics.observeHttpServer(server);
   const address = server.address() as AddressInfo;
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;

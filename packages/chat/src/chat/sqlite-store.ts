@@ -12,7 +12,9 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { ChatMessage } from './protocol.js';
-import { StoreUnavailableError, type AppendResult, type ChatStore, type MessagePage, type NewMessage } from './store.js';
+import {
+  StoreUnavailableError, type AppendResult, type ChatStore, type MessagePage, type NewMessage, type RetentionOptions,
+} from './store.js';
 
 // ---- the small part of better-sqlite3's API used here (the package ships no types)
 interface RunResult { readonly changes: number }
@@ -37,7 +39,7 @@ type DatabaseConstructor = new (filename: string, options?: { timeout?: number }
 const requireCjs = createRequire(import.meta.url);
 
 /** Options of the SQLite store. */
-export interface SqliteStoreOptions {
+export interface SqliteStoreOptions extends RetentionOptions {
   /** `FULL`: an ack survives power loss (fsync per batch). `NORMAL`: survives process crashes only. Default FULL. */
   readonly synchronous?: 'FULL' | 'NORMAL';
   /** Appends waiting for the next batch before new ones are refused with StoreUnavailableError. */
@@ -46,6 +48,11 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number;
   /** Source of `ts`; injectable for tests. */
   readonly now?: () => number;
+  /**
+   * With `historyMaxAgeMs`: how often messages past the age are removed, in ms (default 60,000; and once at
+   * open). `historyLimit` needs no sweep: it is applied in the transaction of every batch.
+   */
+  readonly retentionSweepMs?: number;
 }
 
 interface PendingAppend {
@@ -77,24 +84,43 @@ export class SqliteChatStore implements ChatStore {
   private pending: PendingAppend[] = [];
   private flushScheduled: NodeJS.Immediate | undefined;
   private closed = false;
+  private readonly historyLimit: number | undefined;
+  private readonly historyMaxAgeMs: number | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   private readonly findByClientId: Statement;
   private readonly nextId: Statement;
   private readonly insert: Statement;
   private readonly maxId: Statement;
+  private readonly minId: Statement;
+  private readonly trimRoom: Statement;
+  private readonly trimAllByCount: Statement;
+  private readonly trimAllByAge: Statement;
   private readonly selectBefore: Statement;
   private readonly selectAfter: Statement;
   private readonly commitBatch: Transaction<[readonly NewMessage[], number], AppendResult[]>;
   private readonly readPage: Transaction<[string, 'before' | 'after', number, number], MessagePage>;
+  private readonly sweep: Transaction<[number], number>;
 
   private constructor(db: Database, options: SqliteStoreOptions) {
     this.db = db;
     this.now = options.now ?? Date.now;
     this.maxPending = options.maxPending ?? 10_000;
+    const { historyLimit, historyMaxAgeMs } = options;
+    if (historyLimit !== undefined && !(Number.isSafeInteger(historyLimit) && historyLimit >= 1)) throw new RangeError('historyLimit must be an integer >= 1');
+    if (historyMaxAgeMs !== undefined && !(historyMaxAgeMs > 0)) throw new RangeError('historyMaxAgeMs must be > 0');
+    this.historyLimit = historyLimit;
+    this.historyMaxAgeMs = historyMaxAgeMs;
     this.findByClientId = db.prepare('SELECT id, ts FROM messages WHERE room = ? AND client_id = ?');
     this.nextId = db.prepare('SELECT COALESCE(MAX(id), 0) + 1 AS next FROM messages WHERE room = ?');
     this.insert = db.prepare('INSERT INTO messages (room, id, ts, uid, name, text, client_id) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.maxId = db.prepare('SELECT COALESCE(MAX(id), 0) AS last FROM messages WHERE room = ?');
+    this.minId = db.prepare('SELECT MIN(id) AS first FROM messages WHERE room = ?');
+    // Retention. Ids are gap-free, so "the newest N" is "id > last - N": a range delete on the primary key.
+    // Neither delete can remove a room's newest row (N >= 1; the age rule excludes MAX(id)), so ids never restart.
+    this.trimRoom = db.prepare('DELETE FROM messages WHERE room = ? AND id <= ?');
+    this.trimAllByCount = db.prepare('DELETE FROM messages WHERE id <= (SELECT MAX(m.id) FROM messages m WHERE m.room = messages.room) - ?');
+    this.trimAllByAge = db.prepare('DELETE FROM messages WHERE ts < ? AND id < (SELECT MAX(m.id) FROM messages m WHERE m.room = messages.room)');
     this.selectBefore = db.prepare(`SELECT ${COLUMNS} FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?`);
     this.selectAfter = db.prepare(`SELECT ${COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id ASC LIMIT ?`);
 
@@ -102,6 +128,7 @@ export class SqliteChatStore implements ChatStore {
     // increasing even if several processes share the file (BEGIN IMMEDIATE serialises writers).
     this.commitBatch = db.transaction((messages: readonly NewMessage[], ts: number): AppendResult[] => {
       const results: AppendResult[] = [];
+      const lastOfRoom = new Map<string, number>();
       for (const m of messages) {
         const found = this.findByClientId.get(m.room, m.clientId) as { id: number; ts: number } | undefined;
         if (found) {
@@ -111,6 +138,11 @@ export class SqliteChatStore implements ChatStore {
         const { next } = this.nextId.get(m.room) as { next: number };
         this.insert.run(m.room, next, ts, m.uid, m.name, m.text, m.clientId);
         results.push({ id: next, ts, duplicate: false });
+        lastOfRoom.set(m.room, next);
+      }
+      // The count bound, in the same transaction: usually one row per message leaves.
+      if (this.historyLimit !== undefined) {
+        for (const [room, last] of lastOfRoom) if (last > this.historyLimit) this.trimRoom.run(room, last - this.historyLimit);
       }
       return results;
     });
@@ -118,17 +150,38 @@ export class SqliteChatStore implements ChatStore {
     // One read transaction, so `lastId` and the page come from the same snapshot.
     this.readPage = db.transaction((room: string, direction: 'before' | 'after', from: number, limit: number): MessagePage => {
       const { last } = this.maxId.get(room) as { last: number };
+      const { first } = this.minId.get(room) as { first: number | null };
+      const oldestId = first ?? last + 1;
       if (direction === 'before') {
         const rows = this.selectBefore.all(room, from, limit + 1) as ChatMessage[];
         const hasMore = rows.length > limit;
         if (hasMore) rows.pop();
-        return { messages: rows.reverse(), hasMore, lastId: last };
+        return { messages: rows.reverse(), hasMore, lastId: last, oldestId };
       }
       const rows = this.selectAfter.all(room, from, limit + 1) as ChatMessage[];
       const hasMore = rows.length > limit;
       if (hasMore) rows.pop();
-      return { messages: rows, hasMore, lastId: last };
+      return { messages: rows, hasMore, lastId: last, oldestId };
     });
+
+    this.sweep = db.transaction((now: number): number => {
+      let removed = 0;
+      if (this.historyLimit !== undefined) removed += this.trimAllByCount.run(this.historyLimit).changes;
+      if (this.historyMaxAgeMs !== undefined) removed += this.trimAllByAge.run(now - this.historyMaxAgeMs).changes;
+      return removed;
+    });
+    // Once at open (the bounds may have been lowered since the last run), then periodically for the age.
+    if (historyLimit !== undefined || historyMaxAgeMs !== undefined) this.applyRetention();
+    if (historyMaxAgeMs !== undefined) {
+      this.sweepTimer = setInterval(() => {
+        try {
+          this.applyRetention();
+        } catch {
+          // busy or failing disk: the next sweep tries again
+        }
+      }, options.retentionSweepMs ?? 60_000);
+      this.sweepTimer.unref();
+    }
   }
 
   /** Opens (creating if needed, with its directory) the database file; `:memory:` is accepted for tests. */
@@ -145,6 +198,15 @@ export class SqliteChatStore implements ChatStore {
       db.close();
       throw err;
     }
+  }
+
+  /**
+   * Removes what the retention options no longer keep, in every room (always keeping each room's newest
+   * message). Runs at open and every `retentionSweepMs`; returns the number of messages removed.
+   */
+  applyRetention(): number {
+    if (this.closed) return 0;
+    return this.sweep.immediate(this.now());
   }
 
   append(message: NewMessage): Promise<AppendResult> {
@@ -207,6 +269,7 @@ export class SqliteChatStore implements ChatStore {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     if (this.flushScheduled) clearImmediate(this.flushScheduled);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.flush(); // what was accepted is committed before the file is closed
     this.closed = true;
     this.db.close();

@@ -27,6 +27,24 @@ export interface MessagePage {
   readonly hasMore: boolean;
   /** The room's latest id when the page was read (0 for an empty room): one consistent snapshot. */
   readonly lastId: number;
+  /**
+   * The lowest id the room still keeps, from the same snapshot: every id from `oldestId` to `lastId` is
+   * stored, every id below it is gone for good (retention). `lastId + 1` when the room keeps no message
+   * (so 1 for a room never written to). History was trimmed exactly when `oldestId > 1`.
+   */
+  readonly oldestId: number;
+}
+
+/**
+ * How much history a store keeps per room. Both bounds apply together; unset means unbounded.
+ * Ids never restart: the SQLite store always keeps a room's newest message (its ids are MAX(id)+1),
+ * the Redis store keeps the id counter apart from the log.
+ */
+export interface RetentionOptions {
+  /** Messages kept per room (the newest ones), at least 1. */
+  readonly historyLimit?: number;
+  /** Messages older than this (by `ts`, in ms) are removed. */
+  readonly historyMaxAgeMs?: number;
 }
 
 /** Storage failed: nothing was stored, the client may resend later. */

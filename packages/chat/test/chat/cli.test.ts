@@ -29,6 +29,9 @@ test('bad flags: a clear message, the help, exit code 2', () => {
     [['--allowed-hosts', 'a.example,bad host'], /--allowed-hosts needs host names/],
     [['extra'], /Unexpected argument 'extra'/],
     [['--db'], /argument missing|--db/],
+    [['--history-limit', '0'], /--history-limit must be an integer from 1/],
+    [['--history-days', '0'], /--history-days must be a number of days above 0/],
+    [['--history-days', 'week'], /--history-days must be a number of days above 0/],
   ] as Array<[string[], RegExp]>) {
     const r = runSync(args);
     assert.equal(r.status, 2, args.join(' '));
@@ -65,3 +68,25 @@ for (const [signal, code] of [['SIGTERM', 1012], ['SIGINT', 1001]] as const) {
     assert.deepEqual(kept, ['kept']);
   });
 }
+
+test('--history-limit and --history-days reach the store: the newest N are kept, joined says oldestId', async (t) => {
+  const dir = tempDir(t);
+  const db = join(dir, 'chat.db');
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--port', '0', '--db', db, '--history-limit', '3', '--history-days', '0.5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  const url = /http:\/\/[\d.]+:\d+/.exec(line)?.[0];
+  assert.ok(url, line);
+  const a = await TestClient.connect(url);
+  t.after(() => a.close());
+  await a.join('r', 'Ann');
+  for (let i = 1; i <= 5; i++) { a.send({ type: 'message', room: 'r', clientId: `k${i}`, text: `m${i}` }); await a.next('ack'); }
+  const b = await TestClient.connect(url);
+  t.after(() => b.close());
+  const joined = await b.join('r', 'Bob');
+  assert.deepEqual(joined.messages!.map((m) => m.id), [3, 4, 5]);
+  assert.equal(joined.oldestId, 3);
+  assert.equal(joined.hasMore, false);
+  child.kill('SIGTERM');
+  assert.equal((await once(child, 'exit'))[0], 0);
+});

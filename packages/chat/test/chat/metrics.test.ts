@@ -59,3 +59,28 @@ test('observing an HTTP server leaves its upgrade sockets unpatched (refusals co
   assert.equal(metrics.handshakesRejected.size, 0);
   assert.ok(value(metrics.render(), 'wireroom_bytes_sent_total') > 0);
 });
+
+test('aggregateFamilies: sums per series (min where asked), keeps each worker labelled, counts who answered', async () => {
+  const { aggregateFamilies, renderFamilies } = await import('../../src/chat/metrics.js');
+  const a = new ChatMetrics();
+  const b = new ChatMetrics();
+  a.setSources({ connections: () => 3 });
+  b.setSources({ connections: () => 4 });
+  a.closed(1000); a.closed(1000); b.closed(1000); b.closed(1006);
+  a.observeRoundTrip(0.3); b.observeRoundTrip(0.3); b.observeRoundTrip(5000);
+  a.addGauge('wireroom_redis_up', 'up', () => 1, 'min');
+  b.addGauge('wireroom_redis_up', 'up', () => 0, 'min');
+  const text = renderFamilies(aggregateFamilies([{ worker: 1, data: a.families() }, { worker: 4, data: b.families() }], [7]));
+  const lines = new Set(text.split('\n'));
+  for (const line of [
+    'wireroom_connections 7', 'wireroom_connections{worker="1"} 3', 'wireroom_connections{worker="4"} 4',
+    'wireroom_close_codes_total{code="1000"} 3', 'wireroom_close_codes_total{code="1006"} 1',
+    'wireroom_close_codes_total{worker="1",code="1000"} 2', 'wireroom_close_codes_total{worker="4",code="1006"} 1',
+    'wireroom_broker_round_trip_seconds_bucket{le="0.0005"} 2', 'wireroom_broker_round_trip_seconds_bucket{le="+Inf"} 3',
+    'wireroom_broker_round_trip_seconds_count 3', 'wireroom_broker_round_trip_seconds_count{worker="4"} 2',
+    'wireroom_redis_up 0', 'wireroom_redis_up{worker="1"} 1',
+    'wireroom_cluster_workers 3', 'wireroom_cluster_workers_reporting 2',
+  ]) assert.ok(lines.has(line), `${line}\n${text}`);
+  assert.equal(text.match(/^# TYPE wireroom_connections gauge$/gm)?.length, 1);
+  assert.equal(a.render(), renderFamilies(a.families()), 'a single process renders its own families');
+});

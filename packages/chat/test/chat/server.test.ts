@@ -428,3 +428,33 @@ test('storage unavailable: the sender gets STORAGE_UNAVAILABLE, nothing is store
   await b.barrier();
   assert.equal(b.all.filter((m) => m.type === 'message').length, 1);
 });
+
+test('retention: joined, history and sync say oldestId, so a client knows older history is gone at the trimmed edge', async (t) => {
+  const server = await startTestServer(t, { limits: fastLimits, retention: { historyLimit: 20 } });
+  const a = await connect(t, server.url);
+  const fresh = await a.join('r', 'Ann');
+  assert.equal(fresh.oldestId, 1, 'an empty room: nothing gone');
+  for (let i = 1; i <= 50; i++) a.send({ type: 'message', room: 'r', clientId: `k${i}`, text: `m${i}` });
+  for (let i = 1; i <= 50; i++) await a.next('ack');
+
+  const b = await connect(t, server.url);
+  const joined = await b.join('r', 'Bob');
+  assert.deepEqual(joined.messages!.map((m) => m.id), Array.from({ length: 20 }, (_, i) => 31 + i));
+  assert.equal(joined.hasMore, false, 'no older page to ask for');
+  assert.equal(joined.oldestId, 31, '... because 1-30 are no longer kept');
+  assert.equal(joined.lastId, 50);
+  b.send({ type: 'history', room: 'r', before: 31, limit: 50 });
+  assert.deepEqual(await b.next('history'), { type: 'history', room: 'r', messages: [], hasMore: false, oldestId: 31 });
+
+  // Resuming from before the edge: the page starts at oldestId, above after + 1: ids in between are gone.
+  const c = await connect(t, server.url);
+  const resumed = await c.join('r', 'Cid', 10);
+  assert.equal(resumed.oldestId, 31);
+  assert.equal(resumed.messages![0]!.id, 31);
+  assert.equal(resumed.messages!.length, 20);
+  c.send({ type: 'sync', room: 'r', after: 5, limit: 3 });
+  const sync = await c.next('history');
+  assert.deepEqual(sync.messages!.map((m) => m.id), [31, 32, 33]);
+  assert.equal(sync.hasMore, true);
+  assert.equal(sync.oldestId, 31);
+});

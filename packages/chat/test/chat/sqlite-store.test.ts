@@ -118,3 +118,82 @@ test('refuses appends beyond maxPending instead of queueing without bound', asyn
   await assert.rejects(store.append(msg('a', 4)), StoreUnavailableError);
   assert.deepEqual((await Promise.all(accepted)).map((r) => r.id), [1, 2, 3]);
 });
+
+// ---------------------------------------------------------------- retention
+
+test('historyLimit keeps the newest N per room in every batch; ids continue; oldestId tells what is gone', async (t) => {
+  const path = join(tempDir(t), 'chat.db');
+  const store = SqliteChatStore.open(path, { historyLimit: 10 });
+  await Promise.all(Array.from({ length: 25 }, (_, i) => store.append(msg('r', i + 1)))); // one batch
+  for (let i = 26; i <= 40; i++) await store.append(msg('r', i)); // one batch each
+  await store.append(msg('small', 1));
+  const latest = await store.latest('r', 100);
+  assert.deepEqual(latest.messages.map((m) => m.id), Array.from({ length: 10 }, (_, i) => 31 + i));
+  assert.equal(latest.hasMore, false);
+  assert.equal(latest.oldestId, 31, 'ids 1-30 are gone');
+  assert.equal(latest.lastId, 40);
+  // At the trimmed edge: backwards there is nothing more, forwards from an old id starts at oldestId.
+  const older = await store.before('r', 31, 50);
+  assert.deepEqual(older, { messages: [], hasMore: false, lastId: 40, oldestId: 31 });
+  const resume = await store.after('r', 5, 3);
+  assert.deepEqual(resume.messages.map((m) => m.id), [31, 32, 33]);
+  assert.equal(resume.oldestId, 31);
+  assert.equal(resume.hasMore, true);
+  const untouched = await store.latest('small', 10);
+  assert.equal(untouched.oldestId, 1, 'a room under the limit keeps everything');
+  // A trimmed clientId is forgotten with its message: the dedupe index holds only kept rows.
+  assert.equal((await store.append(msg('r', 41, 'c-r-35'))).duplicate, true, 'kept messages still dedupe');
+  await store.close();
+
+  // Reopened with a lower limit: trimmed at open; ids go on from the newest, never restart.
+  const lower = SqliteChatStore.open(path, { historyLimit: 3 });
+  t.after(() => lower.close());
+  assert.deepEqual((await lower.latest('r', 100)).messages.map((m) => m.id), [38, 39, 40]);
+  assert.equal((await lower.append(msg('r', 42))).id, 41);
+  assert.deepEqual((await lower.latest('r', 100)).messages.map((m) => m.id), [39, 40, 41]);
+});
+
+test('historyMaxAgeMs removes old messages (at open, by the sweep, on demand) but always keeps the newest of a room', async (t) => {
+  const path = join(tempDir(t), 'chat.db');
+  let now = 1_000_000;
+  const day = 24 * 3600_000;
+  const store = SqliteChatStore.open(path, { historyMaxAgeMs: day, now: () => now, retentionSweepMs: 20 });
+  t.after(() => store.close());
+  for (let i = 1; i <= 5; i++) await store.append(msg('old', i));
+  await store.append(msg('quiet', 1));
+  await store.append(msg('quiet', 2));
+  now += day / 2;
+  for (let i = 6; i <= 8; i++) await store.append(msg('old', i));
+  assert.equal(store.applyRetention(), 0, 'nothing is a day old yet');
+
+  now += day / 2 + 1; // messages 1-5 and quiet 1-2 are now older than a day; 6-8 are not
+  // The periodic sweep does it without any append (bounded wait).
+  for (let i = 0; i < 100 && (await store.latest('old', 100)).oldestId === 1; i++) await new Promise((r) => setTimeout(r, 20));
+  const page = await store.latest('old', 100);
+  assert.deepEqual(page.messages.map((m) => m.id), [6, 7, 8]);
+  assert.equal(page.oldestId, 6);
+  const quiet = await store.latest('quiet', 100);
+  assert.deepEqual(quiet.messages.map((m) => m.id), [2], 'the newest message of an idle room stays: its ids must not restart');
+  assert.equal(quiet.oldestId, 2);
+  assert.equal((await store.append(msg('quiet', 3))).id, 3);
+
+  now += 2 * day;
+  assert.ok(store.applyRetention() >= 3);
+  assert.deepEqual((await store.latest('old', 100)).messages.map((m) => m.id), [8]);
+  assert.deepEqual((await store.latest('quiet', 100)).messages.map((m) => m.id), [3]);
+  assert.equal((await store.append(msg('old', 9))).id, 9);
+});
+
+test('both bounds together, and invalid bounds are refused', async (t) => {
+  const dir = tempDir(t);
+  let now = 0;
+  const store = SqliteChatStore.open(join(dir, 'chat.db'), { historyLimit: 4, historyMaxAgeMs: 1000, now: () => now });
+  t.after(() => store.close());
+  for (let i = 1; i <= 6; i++) { now += 100; await store.append(msg('r', i)); }
+  assert.deepEqual((await store.latest('r', 10)).messages.map((m) => m.id), [3, 4, 5, 6], 'the limit');
+  now = 1450; // 3 (ts 300) and 4 (ts 400) are over 1000 ms old
+  store.applyRetention();
+  assert.deepEqual((await store.latest('r', 10)).messages.map((m) => m.id), [5, 6], 'the age');
+  assert.throws(() => SqliteChatStore.open(join(dir, 'bad.db'), { historyLimit: 0 }), RangeError);
+  assert.throws(() => SqliteChatStore.open(join(dir, 'bad2.db'), { historyMaxAgeMs: -1 }), RangeError);
+});

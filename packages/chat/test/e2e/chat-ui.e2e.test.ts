@@ -144,3 +144,61 @@ describe('chat page in Chromium: input, names, rooms, paging', { skip: browserSk
     assert.deepEqual(h.pageErrors, []);
   });
 });
+
+describe('chat page in Chromium: history removed by retention', { skip: browserSkip, timeout: 3 * TEST_TIMEOUT }, () => {
+  const h = chatHarness('e2e-retention');
+
+  it('at the trimmed edge the page says "Older messages are no longer kept", on join and on resume after a reload', { timeout: TEST_TIMEOUT }, async () => {
+    const kept = await h.extraServer({
+      limits: { ratePerSecond: 10_000, burst: 10_000, requestsPerSecond: 10_000, requestBurst: 10_000 },
+      retention: { historyLimit: 20 },
+    });
+    const room = h.newRoom('kept');
+    await seed(kept.url, room, 60);
+    const ctx = await h.newContext();
+    const ada = await h.openChat(room, 'Ada', { baseUrl: kept.url, ctx });
+    await row(ada, 'message 60').waitFor();
+    const start = ada.locator('#room-start');
+    await start.waitFor();
+    assert.equal(await start.textContent(), 'Older messages are no longer kept');
+    assert.deepEqual(await texts(ada), Array.from({ length: 20 }, (_, i) => `message ${41 + i}`));
+    assert.equal(await ada.locator('#load-older').isVisible(), false, 'nothing older to load');
+
+    // Away while 60 more are posted: on return 61-100 are gone, the page shows what is kept and says so.
+    await ada.close();
+    await seedMore(kept.url, room, 61, 120);
+    const back = await h.openChat(room, 'Ada', { baseUrl: kept.url, ctx });
+    await row(back, 'message 120').waitFor();
+    await back.locator('#room-start').waitFor();
+    assert.equal(await back.locator('#room-start').textContent(), 'Older messages are no longer kept');
+    assert.deepEqual(await texts(back), Array.from({ length: 20 }, (_, i) => `message ${101 + i}`));
+    assert.equal(await back.locator('#load-older').isVisible(), false);
+
+    // A room that was never trimmed still says where it starts.
+    const small = h.newRoom('small');
+    await seed(kept.url, small, 5);
+    const bob = await h.openChat(small, 'Bob', { baseUrl: kept.url });
+    await row(bob, 'message 5').waitFor();
+    assert.equal(await bob.locator('#room-start').textContent(), `This is the start of #${small}`);
+    assert.deepEqual(h.pageErrors, []);
+  });
+});
+
+/** Posts messages `from`..`to` (texts `message N`, clientIds `seed-N`), waiting for every ack. */
+async function seedMore(httpUrl: string, room: string, from: number, to: number): Promise<void> {
+  const ws = new WebSocket(httpUrl.replace(/^http/, 'ws') + '/chat');
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  let acks = 0;
+  const count = to - from + 1;
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`seeding: ${acks}/${count} acks`)), STEP_TIMEOUT);
+    ws.on('message', (raw) => {
+      const env = JSON.parse(String(raw));
+      if (env.type === 'error') { clearTimeout(timer); reject(new Error(`seeding: ${env.code} ${env.message}`)); }
+      if (env.type === 'joined') for (let i = from; i <= to; i++) ws.send(JSON.stringify({ type: 'message', room, clientId: `seed-${i}`, text: `message ${i}` }));
+      if (env.type === 'ack' && ++acks === count) { clearTimeout(timer); resolve(); }
+    });
+  });
+  ws.send(JSON.stringify({ type: 'join', room, name: 'Seeder' }));
+  try { await done; } finally { ws.close(); }
+}

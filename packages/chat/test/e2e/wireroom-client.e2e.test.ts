@@ -210,6 +210,36 @@ describe('WireroomClient against the chat server', () => {
     assert.equal(back.hasOlder(room), false);
   });
 
+  it('resuming past the retention edge: a trimmed event for the removed ids, then what is kept; nothing older to load', async () => {
+    const kept = await startChatServer({ port: 0, host: '127.0.0.1', dbPath: join(dir, 'retention.db'), retention: { historyLimit: 3 } });
+    extraServers.push(kept);
+    const url = kept.url.replace(/^http/, 'ws') + '/chat';
+    const room = newRoom('retention');
+    const storage = new MemoryStorage();
+    const ada = makeClient({ urls: url, storage });
+    const bob = makeClient({ urls: url });
+    await joined(ada, room, 'Ada');
+    await joined(bob, room, 'Bob');
+    for (const text of ['m1', 'm2', 'm3']) { bob.send(room, text); await next(bob, 'ack'); }
+    await until(() => ada.lastIds[room]?.id === 3, 'ada saw m3');
+    assert.equal(ada.olderGone(room), false, 'nothing removed yet');
+    ada.close();
+    for (const text of ['m4', 'm5', 'm6', 'm7', 'm8']) { bob.send(room, text); await next(bob, 'ack'); } // keeps 6-8
+
+    const back = makeClient({ urls: url, storage });
+    const fresh = collect<{ message: ChatMessage; source: string }>(back, 'message');
+    const trimmed = collect<{ room: string; from: number; to: number }>(back, 'trimmed');
+    const j = await joined(back, room, 'Ada') as unknown as { resumed: boolean; oldestId: number; lastId: number };
+    assert.deepEqual([j.resumed, j.oldestId, j.lastId], [true, 6, 8]);
+    await until(() => fresh.length === 3, 'the kept messages');
+    assert.deepEqual(fresh.map((f) => [f.message.id, f.source]), [[6, 'join'], [7, 'join'], [8, 'join']]);
+    assert.deepEqual(trimmed, [{ room, from: 4, to: 5 }], 'told once which ids will never come');
+    assert.equal(back.lastIds[room]?.id, 8);
+    assert.equal(back.hasOlder(room), false);
+    assert.equal(back.olderGone(room), true);
+    assert.equal(back.loadOlder(room), false, 'no request below the oldest kept id');
+  });
+
   it('rate-limited sends are kept pending and retried, in order', async () => {
     const limited = await startChatServer({ port: 0, host: '127.0.0.1', dbPath: join(dir, 'limited.db'), limits: { ratePerSecond: 4, burst: 2 } });
     extraServers.push(limited);

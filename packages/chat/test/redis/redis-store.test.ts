@@ -52,7 +52,7 @@ test('append assigns gap-free ids per room, dedupes resends, pages like the SQLi
   const tail = await store.after('a', 245, 5);
   assert.deepEqual(tail.messages.map((m) => m.id), [246, 247, 248, 249, 250]);
   assert.equal(tail.hasMore, false);
-  assert.deepEqual(await store.latest('empty', 10), { messages: [], hasMore: false, lastId: 0 });
+  assert.deepEqual(await store.latest('empty', 10), { messages: [], hasMore: false, lastId: 0, oldestId: 1 });
 });
 
 test('append publishes the envelope on the room channel in id order, once per stored message', async (t) => {
@@ -90,4 +90,84 @@ test('while Redis is down every operation fails fast with StoreUnavailableError,
   const page = await store.latest('r', 10);
   assert.deepEqual(page.messages.map((m) => m.clientId), ['c1'], 'the acknowledged message survived kill -9 of Redis (AOF)');
   assert.deepEqual(await store.append(msg('r', 2)), { id: 2, ts: (await store.after('r', 1, 1)).messages[0]?.ts ?? -1, duplicate: false });
+});
+
+// ---------------------------------------------------------------- retention
+
+/** Dedupe keys of a room, with their TTLs in ms (SCAN, bounded). */
+async function dedupeKeys(redis: Redis, store: RedisChatStore, room: string): Promise<Map<string, number>> {
+  const found = new Map<string, number>();
+  let cursor = '0';
+  for (let i = 0; i < 10_000; i++) {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${store.keys(room).cidPrefix}*`, 'COUNT', 1000);
+    for (const k of keys) found.set(k, await redis.pttl(k));
+    cursor = next;
+    if (cursor === '0') break;
+  }
+  return found;
+}
+
+test('historyLimit: the stream stays at N entries and the dedupe keys at N, whatever the number of messages', async (t) => {
+  if (!requireRedisOrSkip(t)) return;
+  const { redis } = await setup(t);
+  const store = new RedisChatStore(redis, { historyLimit: 50 });
+  const k = store.keys('r');
+  const total = 2000;
+  for (let i = 1; i <= total; i += 100) {
+    await Promise.all(Array.from({ length: 100 }, (_, j) => store.append(msg('r', i + j))));
+    assert.ok(await redis.xlen(k.log) <= 50, 'never above the limit');
+  }
+  assert.equal(await redis.xlen(k.log), 50);
+  const keys = await dedupeKeys(redis, store, 'r');
+  assert.equal(keys.size, 50, 'one dedupe key per kept message');
+  assert.deepEqual([...keys.keys()].sort(), Array.from({ length: 50 }, (_, i) => `${k.cidPrefix}c${total - 49 + i}`).sort());
+  for (const ttl of keys.values()) assert.ok(ttl > 0 && ttl <= 7 * 24 * 3600_000, `a TTL on every dedupe key (${ttl})`);
+
+  const page = await store.latest('r', 100);
+  assert.deepEqual(page.messages.map((m) => m.id), Array.from({ length: 50 }, (_, i) => total - 49 + i));
+  assert.equal(page.hasMore, false);
+  assert.equal(page.oldestId, total - 49);
+  assert.equal(page.lastId, total);
+  assert.deepEqual(await store.before('r', total - 49, 100), { messages: [], hasMore: false, lastId: total, oldestId: total - 49 });
+  const resume = await store.after('r', 10, 5);
+  assert.deepEqual(resume.messages.map((m) => m.id), [total - 49, total - 48, total - 47, total - 46, total - 45]);
+  assert.equal(resume.oldestId, total - 49);
+  // A kept message still dedupes; ids go on.
+  assert.deepEqual(await store.append(msg('r', total)), { id: total, ts: page.messages.at(-1)!.ts, duplicate: true });
+  assert.equal((await store.append(msg('r', total + 1))).id, total + 1);
+
+  // A lower limit later (e.g. a restart with --history-limit 10): converges within a few appends, each
+  // removing at most 100 entries, so Redis never blocks on a long trim.
+  const lower = new RedisChatStore(redis, { historyLimit: 10 });
+  await lower.append(msg('r', total + 2));
+  assert.equal(await redis.xlen(k.log), 10);
+  assert.equal((await dedupeKeys(redis, store, 'r')).size, 10);
+});
+
+test('historyMaxAgeMs: old entries leave on append, dedupe keys expire with them, an idle room log expires; ids never restart', async (t) => {
+  if (!requireRedisOrSkip(t)) return;
+  const { redis } = await setup(t);
+  const store = new RedisChatStore(redis, { historyMaxAgeMs: 600 });
+  const k = store.keys('r');
+  for (let i = 1; i <= 5; i++) await store.append(msg('r', i));
+  const ttls = await dedupeKeys(redis, store, 'r');
+  assert.equal(ttls.size, 5);
+  for (const ttl of ttls.values()) assert.ok(ttl > 0 && ttl <= 600, `dedupe TTL capped at the retention age (${ttl})`);
+  const logTtl = await redis.pttl(k.log);
+  assert.ok(logTtl > 0 && logTtl <= 600, `the log expires when the room is idle (${logTtl})`);
+
+  await new Promise((r) => setTimeout(r, 700));
+  await store.append(msg('r', 6)); // 1-5 are now past the age
+  assert.deepEqual((await store.latest('r', 10)).messages.map((m) => m.id), [6]);
+  assert.equal(await redis.xlen(k.log), 1);
+  assert.deepEqual([...(await dedupeKeys(redis, store, 'r')).keys()], [`${k.cidPrefix}c6`]);
+
+  await new Promise((r) => setTimeout(r, 700)); // idle: everything expires, the counter stays
+  assert.equal(await redis.exists(k.log), 0);
+  assert.equal((await dedupeKeys(redis, store, 'r')).size, 0);
+  const empty = await store.latest('r', 10);
+  assert.deepEqual(empty, { messages: [], hasMore: false, lastId: 6, oldestId: 7 }, 'not a new room: everything up to 6 is gone');
+  assert.deepEqual(await store.after('r', 2, 10), { messages: [], hasMore: false, lastId: 6, oldestId: 7 });
+  assert.equal((await store.append(msg('r', 7))).id, 7);
+  assert.equal((await store.latest('r', 10)).oldestId, 7);
 });

@@ -20,8 +20,12 @@ export { RedisChatStore } from './redis-store.js';
 export interface RedisChatOptions extends RedisConnectionOptions {
   /** Key prefix, e.g. to share one Redis between chats. Default `wr:`. */
   readonly prefix?: string;
-  /** How long a clientId is remembered for deduplication. Default 7 days. */
+  /** How long a clientId is remembered for deduplication. Default 7 days (at most `historyMaxAgeMs`). */
   readonly dedupeTtlSeconds?: number;
+  /** Messages kept per room (trimmed stream, dedupe keys removed with their entries). Default: all. */
+  readonly historyLimit?: number;
+  /** Messages older than this (ms) are removed; the log and dedupe keys of an idle room expire. Default: never. */
+  readonly historyMaxAgeMs?: number;
   /** A member of a crashed process disappears after this long. Default $WIREROOM_PRESENCE_TTL_MS or 30,000 ms. */
   readonly presenceTtlMs?: number;
   /** Probe of the subscriber connection (and broker round-trip measure). Default 5,000 ms. */
@@ -64,7 +68,12 @@ export async function createRedisChat(options: RedisChatOptions): Promise<RedisC
     log('redis', new Error(`starting without Redis (${(err as Error).message}): sends fail with STORAGE_UNAVAILABLE until it is reachable`));
   }
   const prefix = options.prefix ?? 'wr:';
-  const store = new RedisChatStore(command, { prefix, ...(options.dedupeTtlSeconds !== undefined && { dedupeTtlSeconds: options.dedupeTtlSeconds }) });
+  const store = new RedisChatStore(command, {
+    prefix,
+    ...(options.dedupeTtlSeconds !== undefined && { dedupeTtlSeconds: options.dedupeTtlSeconds }),
+    ...(options.historyLimit !== undefined && { historyLimit: options.historyLimit }),
+    ...(options.historyMaxAgeMs !== undefined && { historyMaxAgeMs: options.historyMaxAgeMs }),
+  });
   // WIREROOM_PRESENCE_TTL_MS: a deployment knob (and what the tests use to see expiry quickly).
   const ttlFromEnv = Number(process.env.WIREROOM_PRESENCE_TTL_MS);
   const presenceTtlMs = options.presenceTtlMs ?? (Number.isSafeInteger(ttlFromEnv) && ttlFromEnv >= 300 ? ttlFromEnv : undefined);
@@ -94,7 +103,7 @@ export async function createRedisChat(options: RedisChatOptions): Promise<RedisC
     command: command.status,
     subscriber: subscriber.status,
   });
-  metrics.addGauge('wireroom_redis_up', 'Both Redis connections of this process are ready (1) or not (0).', () => (health().redis === 'up' ? 1 : 0));
+  metrics.addGauge('wireroom_redis_up', 'Both Redis connections of this process are ready (1) or not (0).', () => (health().redis === 'up' ? 1 : 0), 'min');
   return {
     store,
     broker,

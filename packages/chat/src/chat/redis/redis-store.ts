@@ -5,13 +5,23 @@
  */
 import type { Redis } from 'ioredis';
 import type { ChatMessage } from '../protocol.js';
-import { StoreUnavailableError, type AppendResult, type ChatStore, type MessagePage, type NewMessage } from '../store.js';
+import {
+  StoreUnavailableError, type AppendResult, type ChatStore, type MessagePage, type NewMessage, type RetentionOptions,
+} from '../store.js';
 import { idOfEntry, roomKeys, type RoomKeys } from './keys.js';
 
 /**
- * KEYS: seq, log, dedupe key. ARGV: uid, name, text, clientId, dedupe TTL (s), channel, JSON head, JSON tail.
+ * KEYS: seq, log, dedupe key. ARGV: uid, name, text, clientId, dedupe TTL (ms), channel, JSON head, JSON tail,
+ * history limit (0: none), history max age in ms (0: none), dedupe key prefix.
  * Returns {duplicate (0|1), id, ts} as strings. TIME is Redis's clock: one clock for every process.
+ *
+ * Retention happens here, atomically with the append: the oldest entries past the limit or the age leave
+ * the stream (at most RETENTION_STEP per append, so lowering the bounds never blocks Redis; the log
+ * converges within a few appends), and the dedupe key of each goes with it. With an age, the log and
+ * every dedupe key also expire after that long, so an idle room's history goes too. The counter (`seq`)
+ * is never trimmed: ids never restart.
  */
+const RETENTION_STEP = 100;
 const APPEND_LUA = `
 local prev = redis.call('GET', KEYS[3])
 if prev then
@@ -20,18 +30,51 @@ if prev then
 end
 local id = tostring(redis.call('INCR', KEYS[1]))
 local t = redis.call('TIME')
-local ts = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+local ms = math.floor(tonumber(t[2]) / 1000)
+local ts = t[1] .. string.format('%03d', ms)
 redis.call('XADD', KEYS[2], '0-' .. id, 'ts', ts, 'uid', ARGV[1], 'name', ARGV[2], 'text', ARGV[3], 'cid', ARGV[4])
-redis.call('SET', KEYS[3], id .. ':' .. ts, 'EX', ARGV[5])
+redis.call('SET', KEYS[3], id .. ':' .. ts, 'PX', ARGV[5])
+local limit = tonumber(ARGV[9])
+local maxAge = tonumber(ARGV[10])
+if limit > 0 or maxAge > 0 then
+  local n = tonumber(id)
+  local dropIds = -1
+  if limit > 0 then dropIds = n - limit end
+  local dropBefore = -1
+  if maxAge > 0 then dropBefore = tonumber(t[1]) * 1000 + ms - maxAge end
+  local start = '-'
+  local cut = nil
+  for _ = 1, ${RETENTION_STEP} do
+    local e = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', 1)[1]
+    if not e then break end
+    local eid = string.sub(e[1], 3)
+    local en = tonumber(eid)
+    local ets, ecid = 0, nil
+    local f = e[2]
+    for i = 1, #f, 2 do
+      if f[i] == 'ts' then ets = tonumber(f[i + 1]) elseif f[i] == 'cid' then ecid = f[i + 1] end
+    end
+    if en >= n or not (en <= dropIds or ets < dropBefore) then break end
+    if ecid then
+      local key = ARGV[11] .. ecid
+      local v = redis.call('GET', key)
+      if v and string.sub(v, 1, #eid + 1) == eid .. ':' then redis.call('DEL', key) end
+    end
+    cut = en + 1
+    start = '0-' .. string.format('%d', cut)
+  end
+  if cut then redis.call('XTRIM', KEYS[2], 'MINID', '0-' .. string.format('%d', cut)) end
+  if maxAge > 0 then redis.call('PEXPIRE', KEYS[2], maxAge) end
+end
 redis.call('PUBLISH', ARGV[6], 'm' .. id .. ' ' .. ARGV[7] .. id .. ',"ts":' .. ts .. ARGV[8])
 return {'0', id, ts}
 `;
 
 /** Options of RedisChatStore. */
-export interface RedisStoreOptions {
+export interface RedisStoreOptions extends RetentionOptions {
   /** Key prefix. Default `wr:`. */
   readonly prefix?: string;
-  /** How long a clientId is remembered for deduplication, in seconds. Default 7 days. */
+  /** How long a clientId is remembered for deduplication, in seconds. Default 7 days, at most `historyMaxAgeMs`. */
   readonly dedupeTtlSeconds?: number;
 }
 
@@ -58,14 +101,24 @@ export function entryToMessage(room: string, [entryId, fields]: StreamEntry): Ch
 export class RedisChatStore implements ChatStore {
   private readonly redis: Redis;
   private readonly prefix: string;
-  private readonly dedupeTtl: number;
+  /** Dedupe key TTL, in ms. */
+  private readonly dedupeTtlMs: number;
+  private readonly historyLimit: number;
+  private readonly historyMaxAgeMs: number;
   private readonly appendScript: ScriptCall;
   private closed = false;
 
   constructor(redis: Redis, options: RedisStoreOptions = {}) {
     this.redis = redis;
     this.prefix = options.prefix ?? 'wr:';
-    this.dedupeTtl = options.dedupeTtlSeconds ?? 7 * 24 * 3600;
+    const { historyLimit, historyMaxAgeMs } = options;
+    if (historyLimit !== undefined && !(Number.isSafeInteger(historyLimit) && historyLimit >= 1)) throw new RangeError('historyLimit must be an integer >= 1');
+    if (historyMaxAgeMs !== undefined && !(historyMaxAgeMs > 0)) throw new RangeError('historyMaxAgeMs must be > 0');
+    this.historyLimit = historyLimit ?? 0;
+    this.historyMaxAgeMs = historyMaxAgeMs === undefined ? 0 : Math.ceil(historyMaxAgeMs);
+    // A clientId is remembered no longer than its message is kept.
+    const dedupeMs = (options.dedupeTtlSeconds ?? 7 * 24 * 3600) * 1000;
+    this.dedupeTtlMs = this.historyMaxAgeMs > 0 ? Math.min(dedupeMs, this.historyMaxAgeMs) : dedupeMs;
     // defineCommand: EVALSHA, falling back to EVAL once after a Redis restart emptied the script cache.
     redis.defineCommand('wireroomAppend', { numberOfKeys: 3, lua: APPEND_LUA });
     const commands = redis as unknown as Record<string, ScriptCall>;
@@ -84,7 +137,8 @@ export class RedisChatStore implements ChatStore {
     const tail = `,"uid":${JSON.stringify(m.uid)},"name":${JSON.stringify(m.name)},"text":${JSON.stringify(m.text)},"clientId":${JSON.stringify(m.clientId)}}`;
     let reply: [string, string, string];
     try {
-      reply = await this.appendScript(k.seq, k.log, k.cidPrefix + m.clientId, m.uid, m.name, m.text, m.clientId, this.dedupeTtl, k.channel, head, tail);
+      reply = await this.appendScript(k.seq, k.log, k.cidPrefix + m.clientId, m.uid, m.name, m.text, m.clientId, this.dedupeTtlMs, k.channel, head, tail,
+        this.historyLimit, this.historyMaxAgeMs, k.cidPrefix);
     } catch (err) {
       throw new StoreUnavailableError('Redis is unavailable: nothing was stored', { cause: err });
     }
@@ -93,26 +147,26 @@ export class RedisChatStore implements ChatStore {
 
   async latest(room: string, limit: number): Promise<MessagePage> {
     this.checkOpen();
-    const entries = await this.run(() => this.redis.xrevrange(this.keys(room).log, '+', '-', 'COUNT', limit + 1) as Promise<StreamEntry[]>);
-    const lastId = entries.length > 0 ? idOfEntry(entries[0]![0]) : 0;
-    return this.page(room, entries, limit, true, lastId);
+    // lastId from the counter, not the log: a log emptied by retention must not look like a new room.
+    const k = this.keys(room);
+    const [entries, last, oldest] = await this.snapshot(k, (tx) => tx.xrevrange(k.log, '+', '-', 'COUNT', limit + 1));
+    return this.page(room, entries, limit, true, last, oldest);
   }
 
   async before(room: string, beforeId: number, limit: number): Promise<MessagePage> {
     this.checkOpen();
     const k = this.keys(room);
-    if (beforeId <= 1) return { messages: [], hasMore: false, lastId: await this.lastId(room) };
-    const end = `0-${Math.min(beforeId, Number.MAX_SAFE_INTEGER) - 1}`;
-    const [entries, last] = await this.snapshot(k, (tx) => tx.xrevrange(k.log, end, '-', 'COUNT', limit + 1));
-    return this.page(room, entries, limit, true, last);
+    const end = `0-${Math.max(0, Math.min(beforeId, Number.MAX_SAFE_INTEGER) - 1)}`;
+    const [entries, last, oldest] = await this.snapshot(k, (tx) => tx.xrevrange(k.log, end, '-', 'COUNT', limit + 1));
+    return this.page(room, entries, limit, true, last, oldest);
   }
 
   async after(room: string, afterId: number, limit: number): Promise<MessagePage> {
     this.checkOpen();
     const k = this.keys(room);
     const start = `0-${Math.max(0, afterId) + 1}`;
-    const [entries, last] = await this.snapshot(k, (tx) => tx.xrange(k.log, start, '+', 'COUNT', limit + 1));
-    return this.page(room, entries, limit, false, last);
+    const [entries, last, oldest] = await this.snapshot(k, (tx) => tx.xrange(k.log, start, '+', 'COUNT', limit + 1));
+    return this.page(room, entries, limit, false, last, oldest);
   }
 
   async lastId(room: string): Promise<number> {
@@ -138,23 +192,29 @@ export class RedisChatStore implements ChatStore {
     }
   }
 
-  /** Reads a range and the counter in one MULTI, so `lastId` and the page are one snapshot. */
-  private async snapshot(k: RoomKeys, range: (tx: ReturnType<Redis['multi']>) => unknown): Promise<[StreamEntry[], number]> {
+  /**
+   * Reads a range, the counter and the oldest entry's id in one MULTI, so the page, `lastId` and `oldestId`
+   * are one snapshot. `oldestId` is `lastId + 1` when the log keeps nothing.
+   */
+  private async snapshot(k: RoomKeys, range: (tx: ReturnType<Redis['multi']>) => unknown): Promise<[StreamEntry[], number, number]> {
     const results = await this.run(() => {
       const tx = this.redis.multi();
       range(tx);
       tx.get(k.seq);
+      tx.xrange(k.log, '-', '+', 'COUNT', 1);
       return tx.exec();
     });
     if (results === null) throw new StoreUnavailableError('Redis transaction aborted');
     for (const [err] of results) if (err) throw new StoreUnavailableError('Redis read failed', { cause: err });
-    return [results[0]![1] as StreamEntry[], Number(results[1]![1] ?? 0)];
+    const last = Number(results[1]![1] ?? 0);
+    const first = (results[2]![1] as StreamEntry[])[0];
+    return [results[0]![1] as StreamEntry[], last, first !== undefined ? idOfEntry(first[0]) : last + 1];
   }
 
-  private page(room: string, entries: StreamEntry[], limit: number, reversed: boolean, lastId: number): MessagePage {
+  private page(room: string, entries: StreamEntry[], limit: number, reversed: boolean, lastId: number, oldestId: number): MessagePage {
     const hasMore = entries.length > limit;
     if (hasMore) entries.length = limit;
     if (reversed) entries.reverse();
-    return { messages: entries.map((e) => entryToMessage(room, e)), hasMore, lastId };
+    return { messages: entries.map((e) => entryToMessage(room, e)), hasMore, lastId, oldestId };
   }
 }

@@ -3,7 +3,7 @@
  * told with a close code, accepted messages are stored, the database is closed).
  */
 import { parseArgs } from 'node:util';
-import { isClusterPrimary, runClusterPrimary, shutdownSignals } from '../../chat/cluster.js';
+import { isClusterPrimary, joinCluster, runClusterPrimary, shutdownSignals } from '../../chat/cluster.js';
 import type { RedisChat } from '../../chat/redis/redis-chat.js';
 import { startChatServer, type ChatServer } from '../../chat/server.js';
 import { intFlag, UsageError } from '../flags.js';
@@ -31,6 +31,8 @@ Flags:
   --redis <url>           share the chat through Redis (redis://host:port/db): history, fan-out and
                           presence; run as many processes as you like (docs/scale-out.md)
   --workers <n>           fork n worker processes sharing the port (node:cluster); needs --redis
+  --history-limit <n>     keep at most n messages per room (the newest), in SQLite or Redis (default: all)
+  --history-days <d>      remove messages older than d days (decimals allowed, e.g. 0.5; default: never)
   -h, --help              show this help`;
 
 interface ChatConfig {
@@ -46,6 +48,8 @@ interface ChatConfig {
   readonly deflate: boolean;
   readonly redisUrl: string | undefined;
   readonly workers: number;
+  readonly historyLimit: number | undefined;
+  readonly historyMaxAgeMs: number | undefined;
 }
 
 function parse(argv: string[]): ChatConfig {
@@ -59,6 +63,7 @@ function parse(argv: string[]): ChatConfig {
         port: { type: 'string' }, host: { type: 'string' }, db: { type: 'string' }, synchronous: { type: 'string' },
         'allow-origin': { type: 'string', multiple: true }, public: { type: 'string' }, heartbeat: { type: 'string' },
         redis: { type: 'string' }, workers: { type: 'string' }, 'no-deflate': { type: 'boolean' },
+        'history-limit': { type: 'string' }, 'history-days': { type: 'string' },
         'public-url': { type: 'string' }, 'allowed-hosts': { type: 'string', multiple: true },
       },
     }));
@@ -85,9 +90,19 @@ function parse(argv: string[]): ChatConfig {
   if (redisUrl !== undefined && !/^rediss?:\/\/[^\s]+$/i.test(redisUrl)) throw new UsageError(`--redis needs a URL such as redis://127.0.0.1:6379/0, got '${redisUrl}'`);
   const workers = intFlag(values.workers, 'workers', 1, 1, 1024);
   if (workers > 1 && redisUrl === undefined) throw new UsageError('--workers needs --redis: workers share the chat through Redis');
+  const historyLimit = values['history-limit'] === undefined ? undefined : intFlag(values['history-limit'], 'history-limit', 0, 1, Number.MAX_SAFE_INTEGER);
+  const days = values['history-days'];
+  let historyMaxAgeMs: number | undefined;
+  if (days !== undefined) {
+    const d = Number(days);
+    if (!/^\d+(\.\d+)?$/.test(days) || !(d > 0) || d > 100_000) throw new UsageError(`--history-days must be a number of days above 0, got '${days}'`);
+    historyMaxAgeMs = Math.round(d * 86_400_000);
+  }
   return {
     redisUrl,
     workers,
+    historyLimit,
+    historyMaxAgeMs,
     port: intFlag(values.port ?? process.env.PORT, 'port', 8888, 0, 65535),
     host: text(values.host, 'host') ?? '127.0.0.1',
     dbPath: text(values.db, 'db') ?? './data/chat.db',
@@ -118,17 +133,22 @@ export async function run(argv: string[]): Promise<number> {
 
   let redis: RedisChat | undefined;
   let server: ChatServer;
+  const retention = {
+    ...(config.historyLimit !== undefined && { historyLimit: config.historyLimit }),
+    ...(config.historyMaxAgeMs !== undefined && { historyMaxAgeMs: config.historyMaxAgeMs }),
+  };
   try {
     if (config.redisUrl !== undefined) {
       // Loaded only when asked for: the SQLite-only chat never loads ioredis.
       const { createRedisChat } = await import('../../chat/redis/redis-chat.js');
-      redis = await createRedisChat({ url: config.redisUrl });
+      redis = await createRedisChat({ url: config.redisUrl, ...retention });
     }
     server = await startChatServer({
       port: config.port,
       host: config.host,
       dbPath: config.dbPath,
       synchronous: config.synchronous,
+      retention,
       allowedOrigins: config.allowedOrigins,
       allowedHosts: config.allowedHosts,
       ...(config.publicUrl !== undefined && { publicUrl: config.publicUrl }),
@@ -136,6 +156,7 @@ export async function run(argv: string[]): Promise<number> {
       perMessageDeflate: config.deflate,
       ...(config.publicDir !== undefined && { publicDir: config.publicDir }),
       ...(redis !== undefined && redis.serverOptions()),
+      ...(config.workers > 1 && { cluster: joinCluster() }),
     });
   } catch (error) {
     await redis?.close();

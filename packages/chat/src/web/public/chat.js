@@ -176,10 +176,12 @@ function renderRooms() {
 }
 
 function updateChrome() {
-  ui.empty.hidden = list.size > 0 || client.state === 'connecting' || client.hasOlder(room);
+  const gone = client.olderGone(room);
+  ui.empty.hidden = list.size > 0 || client.state === 'connecting' || client.hasOlder(room) || gone;
   ui.loadOlder.hidden = !(client.hasOlder(room) || list.trimmed);
-  ui.roomStart.hidden = !ui.loadOlder.hidden || list.size === 0;
-  ui.roomStart.textContent = `This is the start of #${room}`;
+  ui.roomStart.hidden = !ui.loadOlder.hidden || (list.size === 0 && !gone);
+  // At the trimmed edge the top says so, rather than claiming the room starts here.
+  ui.roomStart.textContent = client.olderGone(room) ? 'Older messages are no longer kept' : `This is the start of #${room}`;
 }
 
 /** @param {string} text */
@@ -269,6 +271,13 @@ client.addEventListener('joined', (e) => {
   renderMembers();
   renderRooms();
   updateChrome();
+});
+
+client.addEventListener('trimmed', (e) => {
+  const d = /** @type {CustomEvent} */ (e).detail;
+  if (d.room !== room || list.size === 0) return; // an empty view shows the edge at the top instead
+  const n = d.to - d.from + 1;
+  showError(`${n} message${n > 1 ? 's' : ''} sent while you were away ${n > 1 ? 'are' : 'is'} no longer kept.`);
 });
 
 client.addEventListener('reset', (e) => {

@@ -38,9 +38,11 @@ export interface ClientOptions {
 export interface ClientEventMap {
   state: CustomEvent<{ state: ConnectionState; attempt: number; url: string; retryInMs?: number }>;
   welcome: CustomEvent<{ uid: string; limits: ServerLimits; server: string }>;
-  joined: CustomEvent<{ room: string; members: Member[]; lastId: number; resumed: boolean }>;
+  joined: CustomEvent<{ room: string; members: Member[]; lastId: number; oldestId: number; resumed: boolean }>;
   message: CustomEvent<{ message: ChatMessage; own: boolean; source: 'live' | 'join' | 'sync' }>;
-  history: CustomEvent<{ room: string; messages: ChatMessage[]; hasMore: boolean }>;
+  history: CustomEvent<{ room: string; messages: ChatMessage[]; hasMore: boolean; oldestId: number }>;
+  /** Messages `from`..`to` (ids) were removed by the server's retention before this client saw them. */
+  trimmed: CustomEvent<{ room: string; from: number; to: number }>;
   queued: CustomEvent<{ entry: OutboxEntry }>;
   ack: CustomEvent<{ room: string; clientId: string; id: number; ts: number }>;
   failed: CustomEvent<{ entry: OutboxEntry; code: string; message?: string }>;
@@ -69,6 +71,8 @@ export declare class WireroomClient extends EventTarget {
   send(room: string, text: string): OutboxEntry;
   loadOlder(room: string, options?: { before?: number; limit?: number }): boolean;
   hasOlder(room: string): boolean;
+  /** True when the oldest message kept by the server is delivered and older ones were removed (retention). */
+  olderGone(room: string): boolean;
   typing(room: string): void;
   pending(room?: string): OutboxEntry[];
   isOwn(message: { clientId?: string; uid?: string }): boolean;

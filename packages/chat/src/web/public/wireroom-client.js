@@ -145,6 +145,7 @@ function defaultUrls() {
  * @property {number} low lowest id delivered in this page session (Infinity if none)
  * @property {number | null} joinAfter `after` sent with the current join
  * @property {boolean | null} older whether older history exists (null: unknown)
+ * @property {number} kept the lowest id the server still keeps (its last `oldestId`; 1: nothing removed)
  * @property {boolean} backfilled context already fetched in this session
  * @property {string | null} inflight clientId sent and not yet acknowledged
  * @property {number} pausedUntil no sends before this time (rate limit)
@@ -157,9 +158,11 @@ function defaultUrls() {
  * A reconnecting client for one browser tab. Events (CustomEvent, payload in `detail`):
  * - `state` `{ state, attempt, retryInMs?, url }`: connection state changed
  * - `welcome` `{ uid, limits, server }`
- * - `joined` `{ room, members, lastId, resumed }`: (re)joined; new messages follow as `message` events
+ * - `joined` `{ room, members, lastId, oldestId, resumed }`: (re)joined; new messages follow as `message` events
  * - `message` `{ message, own, source }`: a new message (source `live`, `join` or `sync`), never twice
- * - `history` `{ room, messages, hasMore }`: older messages (answer to `loadOlder` or the resume backfill)
+ * - `history` `{ room, messages, hasMore, oldestId }`: older messages (answer to `loadOlder` or the resume backfill);
+ *   `oldestId` is the lowest id the server keeps: with nothing more and `oldestId > 1`, older ones are gone (see olderGone)
+ * - `trimmed` `{ room, from, to }`: messages with ids from..to were removed by retention before this client saw them
  * - `queued` `{ entry }`, `ack` `{ room, clientId, id, ts }`, `failed` `{ entry, code, message }`
  * - `presence` / `typing`: the server envelopes as-is
  * - `error` the server's `error` envelope, for the user to see
@@ -278,7 +281,7 @@ export class WireroomClient extends EventTarget {
     let st = this.rooms.get(room);
     if (!st) {
       st = {
-        name, joined: false, high: this.lastIds[room]?.id ?? 0, low: Infinity, joinAfter: null, older: null,
+        name, joined: false, high: this.lastIds[room]?.id ?? 0, low: Infinity, joinAfter: null, older: null, kept: 1,
         mode: 'joining', target: 0, held: [], dropped: 0, backfilled: false, inflight: null, pausedUntil: 0, retryTimer: undefined, requests: [], lastTypingAt: 0,
       };
       this.rooms.set(room, st);
@@ -336,7 +339,8 @@ export class WireroomClient extends EventTarget {
     const st = this.rooms.get(room);
     if (!st || !st.joined || !this.#isOpen()) return false;
     const before = options.before ?? this.#oldestKnown(st);
-    if (before <= 1) return false;
+    if (before <= Math.max(1, st.kept)) return false; // nothing below the oldest kept id
+
     const limit = Math.max(1, Math.min(100, options.limit ?? this.limits?.historyPage ?? 50));
     st.requests.push({ kind: 'history', before });
     this.#send({ type: 'history', room, before, limit });
@@ -347,7 +351,17 @@ export class WireroomClient extends EventTarget {
   hasOlder(room) {
     const st = this.rooms.get(room);
     if (!st || st.older === false) return false;
-    return this.#oldestKnown(st) > 1;
+    return this.#oldestKnown(st) > Math.max(1, st.kept);
+  }
+
+  /**
+   * @param {string} room
+   * @returns {boolean} whether the history shown reaches the oldest message the server keeps, and older
+   *   ones existed but were removed by its retention (`--history-limit`, `--history-days`)
+   */
+  olderGone(room) {
+    const st = this.rooms.get(room);
+    return Boolean(st) && /** @type {RoomState} */ (st).kept > 1 && !this.hasOlder(room);
   }
 
   /** Tells the room this user is typing (throttled; dropped while not connected). @param {string} room */
@@ -528,7 +542,9 @@ export class WireroomClient extends EventTarget {
       this.#emit('reset', { room });
     }
     if (after === null) st.older = Boolean(msg.hasMore);
-    this.#emit('joined', { room, members: msg.members ?? [], lastId: msg.lastId, resumed: after !== null });
+    st.kept = typeof msg.oldestId === 'number' ? msg.oldestId : 1;
+    this.#emit('joined', { room, members: msg.members ?? [], lastId: msg.lastId, oldestId: st.kept, resumed: after !== null });
+    if (after !== null) this.#noteTrimmed(room, st);
     // Live messages of this connection are those above lastId (the server read the page and lastId in one
     // snapshot after subscribing): whatever lies between the page and lastId is fetched with `sync`.
     st.target = typeof msg.lastId === 'number' ? msg.lastId : 0;
@@ -607,8 +623,10 @@ export class WireroomClient extends EventTarget {
       // Unmatched answer (should not happen): classify by content.
       req = messages.length && messages[0].id > st.high ? { kind: 'sync' } : { kind: 'history', before: this.#oldestKnown(st) };
     }
+    if (typeof msg.oldestId === 'number') st.kept = msg.oldestId;
     if (req.kind === 'sync') {
       if (st.mode !== 'syncing') return; // an answer for an earlier connection state: nothing to fill
+      this.#noteTrimmed(room, st);
       for (const m of messages) this.#accept(room, st, m, 'sync');
       st.held = st.held.filter((m) => m.id > st.high);
       // An empty page that says hasMore cannot make progress: stop here (the next connection resumes).
@@ -621,7 +639,16 @@ export class WireroomClient extends EventTarget {
     const older = messages.filter((/** @type {ChatMessage} */ m) => typeof m?.id === 'number' && m.id < before && m.id <= st.high);
     for (const m of older) st.low = Math.min(st.low, m.id);
     st.older = Boolean(msg.hasMore);
-    this.#emit('history', { room, messages: older, hasMore: Boolean(msg.hasMore) });
+    this.#emit('history', { room, messages: older, hasMore: Boolean(msg.hasMore), oldestId: st.kept });
+  }
+
+  /**
+   * Before a forward page is delivered: ids between the contiguous mark and the oldest kept one will never
+   * come (retention removed them while this client was away). Says so once; #accept then skips over them.
+   * @param {string} room @param {RoomState} st
+   */
+  #noteTrimmed(room, st) {
+    if (st.kept > st.high + 1) this.#emit('trimmed', { room, from: st.high + 1, to: st.kept - 1 });
   }
 
   /** @param {any} msg */
