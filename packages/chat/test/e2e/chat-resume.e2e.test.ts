@@ -21,37 +21,47 @@ const BIG = 'x'.repeat(1200); // ~1.3 KB per message on the wire: a 1 MiB reply 
 interface Seen { session: string; seq: number; id: number; source: string }
 
 /**
- * Records every `message` event the page's WireroomClient emits, in emission order, across reloads
- * (the exposed function outlives navigations). Instrumentation only: the client runs unchanged.
+ * Records every `message` event the page's WireroomClient emits, in emission order, across reloads of the
+ * tab. Each event is written to the tab's sessionStorage synchronously, in the task that emits it and before
+ * the app's listeners run, so it is on record before the client can persist the id or the page can navigate
+ * away. (Calls into the test process, e.g. an exposed function, are not durable: those still in flight when
+ * the page reloads are dropped, and they reach the test late when it is busy.) Read with `seenMessages`.
+ * Instrumentation only: the client runs unchanged.
  */
-async function recordMessages(page: Page, log: Seen[], onEvent?: (e: Seen) => void): Promise<void> {
-  await page.exposeFunction('__wrSeen', (session: string, seq: number, id: number, source: string) => {
-    const e = { session, seq, id, source };
-    log.push(e);
-    onEvent?.(e);
-  });
+async function recordMessages(page: Page): Promise<void> {
   await page.addInitScript(() => {
     const session = Math.random().toString(36).slice(2);
+    const loads = JSON.parse(sessionStorage.getItem('wr-seen:loads') ?? '[]') as string[];
+    loads.push(session);
+    sessionStorage.setItem('wr-seen:loads', JSON.stringify(loads));
     let seq = 0;
     const dispatch = EventTarget.prototype.dispatchEvent;
     EventTarget.prototype.dispatchEvent = function (this: EventTarget, e: Event) {
       const d = (e as CustomEvent).detail;
       if (e.type === 'message' && d && d.message && typeof d.message.id === 'number') {
-        (window as unknown as { __wrSeen: (...a: unknown[]) => void }).__wrSeen(session, seq++, d.message.id, d.source);
+        // No try/catch: a failed write breaks the page loudly (pageErrors, a gap) instead of losing an event.
+        sessionStorage.setItem(`wr-seen:${session}:${seq++}`, `${d.message.id} ${d.source}`);
       }
       return dispatch.call(this, e);
     };
   });
 }
 
-/** The events of each page load, each in emission order, in order of first appearance. */
-function sessions(log: Seen[]): Seen[][] {
-  const by = new Map<string, Seen[]>();
-  for (const e of log) {
-    if (!by.has(e.session)) by.set(e.session, []);
-    by.get(e.session)!.push(e);
-  }
-  return [...by.values()].map((s) => s.sort((a, b) => a.seq - b.seq));
+/** The events recorded by `recordMessages` in the page's tab: one list per page load, in load order, each in emission order. */
+async function seenMessages(page: Page): Promise<Seen[][]> {
+  return page.evaluate(() => {
+    const loads = JSON.parse(sessionStorage.getItem('wr-seen:loads') ?? '[]') as string[];
+    return loads.map((session) => {
+      const events: Seen[] = [];
+      for (let seq = 0; ; seq++) {
+        const v = sessionStorage.getItem(`wr-seen:${session}:${seq}`);
+        if (v === null) break;
+        const [id, source] = v.split(' ');
+        events.push({ session, seq, id: Number(id), source: source! });
+      }
+      return events;
+    });
+  });
 }
 
 const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
@@ -81,7 +91,8 @@ async function contiguousHigh(page: Page, room: string): Promise<number> {
 
 async function waitHigh(page: Page, room: string, id: number, timeout = 30_000): Promise<void> {
   await page.waitForFunction(([r, want]) => {
-    const st = (window as unknown as { wireroom: { client: { rooms: Map<string, { high: number; mode: string }> } } }).wireroom.client.rooms.get(r as string);
+    // During a reload the new document exists before chat.js has run (no `wireroom` yet): keep waiting.
+    const st = (window as unknown as { wireroom?: { client: { rooms: Map<string, { high: number; mode: string }> } } }).wireroom?.client.rooms.get(r as string);
     return st !== undefined && st.high >= (want as number) && st.mode === 'live';
   }, [room, id], { timeout });
 }
@@ -131,9 +142,8 @@ describe('chat page in Chromium: resume far beyond one page', { skip: browserSki
     })();
     await new Promise((r) => setTimeout(r, 100));
 
-    const log: Seen[] = [];
     const page = await openPage(ctx, server.url, room, h.pageErrors);
-    await recordMessages(page, log);
+    await recordMessages(page);
     await page.goto(`${server.url}/#${room}`);
     await waitHigh(page, room, 1 + backlog);
     await new Promise((r) => setTimeout(r, 500)); // more live traffic after catching up
@@ -144,8 +154,9 @@ describe('chat page in Chromium: resume far beyond one page', { skip: browserSki
     assert.equal(last, 1 + backlog + posted);
     await waitHigh(page, room, last);
 
-    const [s] = sessions(log);
-    assert.equal(sessions(log).length, 1);
+    const loads = await seenMessages(page);
+    assert.equal(loads.length, 1);
+    const [s] = loads;
     assert.deepEqual(s!.map((e) => e.id), range(2, last), 'every id after the last seen one, exactly once, in id order');
     assert.ok(s!.some((e) => e.source === 'sync'), 'the backlog took sync pages');
     assert.ok(s!.some((e) => e.source === 'live' && e.id > 1 + backlog), 'live messages were delivered');
@@ -164,9 +175,8 @@ describe('chat page in Chromium: resume far beyond one page', { skip: browserSki
     const backlog = 4000;
     await appendBacklog(join(h.dir, 'reload.db'), room, backlog);
 
-    const log: Seen[] = [];
     const page = await openPage(ctx, server.url, room, h.pageErrors);
-    await recordMessages(page, log);
+    await recordMessages(page);
     // Reload from inside the page as soon as the first sync page was delivered (once per tab).
     await page.addInitScript(() => {
       if (sessionStorage.getItem('reloaded')) return;
@@ -185,7 +195,7 @@ describe('chat page in Chromium: resume far beyond one page', { skip: browserSki
     const last = 1 + backlog + 5;
     await waitHigh(page, room, last);
 
-    const all = sessions(log);
+    const all = await seenMessages(page);
     assert.equal(all.length, 2, 'two page loads');
     const [first, second] = all as [Seen[], Seen[]];
     const firstIds = first.map((e) => e.id);
@@ -216,19 +226,38 @@ describe('chat page in Chromium: resume far beyond one page', { skip: browserSki
       const backlog = 6000; // ~8 MB: many pages, so the kill lands between two of them
       await appendBacklog(dbPath, room, backlog);
 
-      const log: Seen[] = [];
-      let killedAt = -1;
       const page = await openPage(ctx, url, room, h.pageErrors);
-      await recordMessages(page, log, (e) => {
-        if (e.source === 'sync' && killedAt < 0) {
-          killedAt = log.length;
-          child!.kill('SIGKILL');
-        }
+      await recordMessages(page);
+      // The kill lands in the middle of the sync whatever the load: the page stops (a debugger pause, through
+      // CDP) in the first message of the first sync page, before the client asks for the next page; the server
+      // is killed while the page is stopped, then the page goes on. (Killing when the test process heard of the
+      // first sync message raced the page: under load the news came after the whole sync was done.)
+      await page.addInitScript(() => {
+        window.addEventListener('DOMContentLoaded', () => {
+          const client = (window as unknown as { wireroom: { client: EventTarget } }).wireroom.client;
+          let stopped = false;
+          client.addEventListener('message', (e) => {
+            if ((e as CustomEvent).detail.source !== 'sync' || stopped) return;
+            stopped = true;
+            debugger;
+          });
+        });
       });
-      await page.goto(`${url}/#${room}`);
-      await page.waitForFunction(() => document.getElementById('conn')?.dataset.state !== 'online', undefined, { timeout: 20_000 });
+      const cdp = await ctx.newCDPSession(page);
+      await cdp.send('Debugger.enable');
+      const stopped = new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('the page did not reach a sync page')), 30_000);
+        cdp.once('Debugger.paused', () => { clearTimeout(timer); resolve(); });
+      });
+      const loading = page.goto(`${url}/#${room}`);
+      loading.catch(() => {}); // awaited after the pause, which may hold the load event
+      await stopped;
+      child!.kill('SIGKILL');
       if (child!.exitCode === null && child!.signalCode === null) await once(child!, 'exit');
-      assert.ok(killedAt > 0);
+      await cdp.send('Debugger.resume');
+      await cdp.send('Debugger.disable');
+      await loading;
+      await page.waitForFunction(() => document.getElementById('conn')?.dataset.state !== 'online', undefined, { timeout: 20_000 });
       await start(port);
       await waitHigh(page, room, 1 + backlog, 30_000);
       const again = await TestClient.connect(url);
@@ -238,7 +267,7 @@ describe('chat page in Chromium: resume far beyond one page', { skip: browserSki
       await waitHigh(page, room, last);
       again.close();
 
-      const all = sessions(log);
+      const all = await seenMessages(page);
       assert.equal(all.length, 1, 'one page load');
       const s = all[0]!;
       assert.deepEqual(s.map((e) => e.id), range(2, last), 'every id once, in id order, across the crash');
