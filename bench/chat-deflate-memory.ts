@@ -20,7 +20,7 @@ console.log('| chat server | RSS / conn 1 s after its message (B) | RSS / conn i
 console.log('|---|---:|---:|');
 for (const flags of [[], ['--no-deflate'], [], ['--no-deflate']]) {
   const dir = mkdtempSync(join(tmpdir(), 'chat-deflate-memory-'));
-  const argv = [process.execPath, join(repo, 'bin/wireroom.js'), 'chat', '--port', String(port), '--db', join(dir, 'chat.db'), '--heartbeat', '0', ...flags];
+  const argv = [process.execPath, join(repo, 'packages/chat/bin/wireroom-chat.js'), '--port', String(port), '--db', join(dir, 'chat.db'), '--heartbeat', '0', ...flags];
   const server = await startServer({ name: 'chat', label: 'chat', argv, raw: false }, port);
   try {
     const r = await runDeflateLoad(

@@ -231,7 +231,7 @@ function deflateServer(name: string): ServerSpec | null {
   const wsDeflate = join(repo, 'bench/servers/ws-deflate-server.cjs');
   switch (name) {
     case 'wireroom':
-      return { name, label: 'Wireroom', argv: [process.execPath, join(repo, 'bin/wireroom.js'), 'echo'], raw: false };
+      return { name, label: 'Wireroom', argv: [process.execPath, join(repo, 'packages/wireroom/bin/wireroom.js'), 'echo'], raw: false };
     case 'ws':
       return { name, label: 'ws + bufferutil', argv: [process.execPath, wsDeflate], env: { WS_NODE_MODULES: nodeModules, WS_DEFLATE: 'default' }, raw: false };
     case 'ws-13':

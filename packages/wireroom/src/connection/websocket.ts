@@ -346,8 +346,9 @@ export class WebSocket extends EventEmitter {
       return;
     }
     // The transport emits 'drain' only after a write that returned false: below its own high-water mark (ours
-    // may be lower) no 'drain' would come, so progress is reported once this write has been handed over.
-    process.nextTick(onWrittenWithoutBackpressure, this);
+    // may be lower) no 'drain' would come, so progress is reported once this write has been handed over, when
+    // someone waits for it (a 'drain' is owed, or input is held): not after every flush of the hot path.
+    if (this.is(NEED_DRAIN) || core.inputHeld) process.nextTick(onWrittenWithoutBackpressure, this);
   }
 
   /** Listens for the transport's 'drain' only once backpressure has been seen (one listener less per idle connection). */
