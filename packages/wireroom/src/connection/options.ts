@@ -7,8 +7,9 @@ export type { BackpressurePolicy } from '../protocol/outbound.js';
 /** Per-connection options (the server and client pass theirs down). */
 export interface ConnectionOptions extends Partial<ProtocolLimits> {
   /**
-   * `send()` returns false above this many buffered bytes ('drain' follows), and reading from the peer pauses
-   * until the transport has taken them. Default 64 KiB.
+   * `send()` returns false above this many buffered bytes ('drain' follows). Reading from the peer pauses while
+   * the output is backed up (the socket holds this much, or one turn's queue twice this), until the transport
+   * has taken the bytes. Default 64 KiB.
    */
   highWaterMark?: number;
   /** Hard cap on buffered outbound bytes. Default 8 MiB. */

@@ -9,9 +9,9 @@ export type BackpressurePolicy = 'close' | 'drop' | 'wait';
 /** Limits of the outbound side, shared (frozen) by every connection of a server or client. */
 export interface OutboundLimits {
   /**
-   * Above this many buffered bytes, `send()` returns false ('drain' follows) and the connection stops reading
-   * from the peer until the transport has taken the bytes: a peer that does not read cannot make us buffer
-   * its requests' answers (echoes, pongs). Default 64 KiB.
+   * Above this many buffered bytes, `send()` returns false ('drain' follows); when the transport holds this much
+   * (or one turn's queue twice this) the connection stops reading from the peer until the transport has taken
+   * the bytes: a peer that does not read cannot make us buffer its requests' answers (echoes, pongs). Default 64 KiB.
    */
   highWaterMark: number;
   /** Hard cap on buffered outbound bytes; the backpressure policy decides what happens at it. Default 8 MiB. */

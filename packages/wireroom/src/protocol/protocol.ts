@@ -10,9 +10,10 @@
  * is told when output is ready (`handler.onOutputReady`), takes it with `takeOutput()` and only moves bytes.
  * A message whose frame is produced asynchronously (compression) holds its place as a `PendingFrame`; our Close,
  * whether we start the closing handshake or answer the peer's, goes out after every message accepted before it
- * (RFC 6455 5.5.1). When the buffered output reaches the high-water mark (whatever filled it: data, pongs), the
- * core stops parsing at the next frame until the I/O layer reports progress (`outputWritten()`), so a peer that
- * never reads keeps its floods (pings included) in the kernel, not in our heap.
+ * (RFC 6455 5.5.1). When the output is backed up (the transport holds the high-water mark, or this turn's queue
+ * twice it; whatever filled it: data, pongs), the core stops parsing at the next frame until the I/O layer
+ * reports progress (`outputWritten()`), so a peer that never reads keeps its floods (pings included) in the
+ * kernel, not in our heap.
  * No sockets, no timers, no promises: the same core drives server and client connections and can be tested
  * and fuzzed on plain buffers.
  *
@@ -516,7 +517,7 @@ export class WebSocketProtocol {
    */
   private queuePong(data: Buffer): void {
     this.pushReady(encodeFrame(Opcode.PONG, data, { mask: this.masksOutput }) as Buffer); // <= 131 bytes: one buffer
-    if (this.bufferedAmount >= this.outbound.highWaterMark) this.flags |= OUTPUT_FULL;
+    if (this.bufferedAmount >= this.outbound.highWaterMark) this.holdInputIfBackedUp(0);
   }
 
   /** Stops reading for good: later input is ignored, queued input dropped. */
@@ -781,8 +782,18 @@ export class WebSocketProtocol {
       // 'wait': no cap; input is held while the output is above the high-water mark.
     }
     if (buffered < limits.highWaterMark) return SendStatus.QUEUED;
-    this.flags |= OUTPUT_FULL;
+    this.holdInputIfBackedUp(size);
     return SendStatus.ABOVE_HIGH_WATER_MARK;
+  }
+
+  /**
+   * Holds input when the output is backed up: the transport holds the high-water mark (its peer is not
+   * keeping up), or this turn's own queue passes twice the mark. Output that the transport will take at the
+   * end of this turn (a few large echoes) does not pause reading: a pause and resume cost two system calls.
+   */
+  private holdInputIfBackedUp(size: number): void {
+    const mark = this.outbound.highWaterMark;
+    if (this.handler.transportBuffered() >= mark || this.readyBytes + this.waitingBytes + size >= 2 * mark) this.flags |= OUTPUT_FULL;
   }
 
   /** Appends a data frame in send order: behind a pending frame if one waits. */

@@ -16,8 +16,11 @@ import { acceptFor, Cleanup, closeCodeOf, delay, maskedFrame, rawWebSocket, star
 
 const HWM = 64 * 1024; // the library's default high-water mark
 const CAP = 8 * 1024 * 1024; // the library's default maxBufferedAmount
-/** What one transport holds beyond our high-water mark: Node's own socket buffer (16 KiB) and one read's answers. */
-const SLACK = 128 * 1024;
+/**
+ * What a connection may hold beyond the high-water mark: input is held once the socket holds the mark or the
+ * turn's own queue holds twice it, so up to one more mark plus one frame.
+ */
+const SLACK = 64 * 1024 + 1024;
 const T = { timeout: 60_000 };
 
 // RSS is compared after a full collection: what is garbage is not held (the flood's read buffers).
