@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // Runs the test suite with Node's built-in test runner, TypeScript loaded through tsx.
+// A file may take up to 5 minutes (a loaded 2-core machine runs the Chromium resume tests in 1 to 2).
 // Usage: node scripts/run-tests.mjs [dir-or-file ...]   (default: every package's test/, the toolkit's first)
 // Test files are `*.test.ts`. Files under packages/chat/test/e2e need Chromium; they skip loudly when it is missing
 // locally, and CI installs it.
@@ -24,6 +25,6 @@ if (files.length === 0) { console.error('no test files found'); process.exit(1);
 
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 const result = spawnSync(process.execPath, [
-  '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=120000', ...passthrough, ...files,
+  '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...passthrough, ...files,
 ], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
