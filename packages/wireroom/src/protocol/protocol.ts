@@ -227,7 +227,8 @@ export class WebSocketProtocol {
    * with unread input makes the kernel send RST, which can destroy our close frame before the peer reads it.
    */
   get inputHeld(): boolean {
-    return (this.flags & (INPUT_HELD | STOPPED)) !== 0 && (this.flags & STOPPED) === 0; // held, unless stopped
+    const flags = this.flags;
+    return (flags & INPUT_HELD) !== 0 && (flags & STOPPED) === 0;
   }
 
   /** Parses queued input until it is all consumed, or the core is paused or stopped. */
