@@ -589,6 +589,21 @@ export class WebSocketServer extends EventEmitter {
     // WebSockets are closed (streams still open then finish first; the listener's close waits for them).
     const sessionsClosed = allClosed.then(() => {
       for (const session of this.http2Sessions) session.close();
+      if (this.http2Sessions.size === 0) return;
+      // A graceful close waits for the peer to close the connection: bounded by `timeout` as the rest.
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          for (const session of this.http2Sessions) session.destroy();
+          resolve();
+        }, timeout);
+        timer.unref();
+        const check = (): void => {
+          if (this.http2Sessions.size > 0) return;
+          clearTimeout(timer);
+          resolve();
+        };
+        for (const session of this.http2Sessions) session.once('close', () => setImmediate(check));
+      });
     });
     this.closed = Promise.all([listenerClosed, sessionsClosed]).then(() => {
       // Attached: upgrades that come while closing (or draining) are answered 503 by negotiate();
