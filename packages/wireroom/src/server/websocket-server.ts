@@ -635,8 +635,16 @@ function pathOf(target: string): string {
   return q < 0 ? target : target.slice(0, q);
 }
 
-/** Whether an attached server is a node:http2 one (they alone have `updateSettings`). */
-function isHttp2Server(server: object): server is Http2Server | Http2SecureServer {
+/**
+ * @internal The request of an HTTP/2 handshake as the 'connection' event and the hooks see it (for `App`, which
+ * routes a stream before handing it to `handleHttp2Stream`).
+ */
+export function http2HandshakeRequest(stream: ServerHttp2Stream, headers: Http2IncomingHeaders, rawHeaders?: string[]): HandshakeRequest & { httpVersion: string } {
+  return new Http2HandshakeRequest(http2RequestHead(rawHeaders ?? flattenHeaders(headers)), headers, stream);
+}
+
+/** @internal Whether a server is a node:http2 one (they alone have `updateSettings`). */
+export function isHttp2Server(server: object): server is Http2Server | Http2SecureServer {
   return typeof (server as { updateSettings?: unknown }).updateSettings === 'function';
 }
 
