@@ -89,6 +89,8 @@ export class ChatMetrics {
   /** Messages a broker had to read back from storage to fill a gap. */
   brokerRecovered = 0;
   readonly handshakesRejected = new Map<string, number>();
+  /** Open WebSockets by transport: `h1` (HTTP/1.1 upgrade, RFC 6455) and `h2` (HTTP/2 stream, RFC 8441). */
+  readonly openByTransport = { h1: 0, h2: 0 };
   readonly closeCodes = new Map<number, number>();
   private readonly rttBuckets = new Array<number>(RTT_BUCKETS.length).fill(0);
   private rttCount = 0;
@@ -163,6 +165,8 @@ export class ChatMetrics {
       families.push({ name, type, help, aggregate, samples: samples.map(([labels, value]) => ['', labels, value] as const) });
     };
     metric('wireroom_connections', 'gauge', 'Open WebSocket connections.', [['', this.sources.connections()]]);
+    metric('wireroom_connections_by_transport', 'gauge', 'Open WebSocket connections by transport: h1 (HTTP/1.1 upgrade) or h2 (HTTP/2 extended CONNECT, RFC 8441).',
+      [['transport="h1"', this.openByTransport.h1], ['transport="h2"', this.openByTransport.h2]]);
     metric('wireroom_connections_opened_total', 'counter', 'WebSocket connections accepted.', [['', this.connectionsOpened]]);
     metric('wireroom_messages_received_total', 'counter', 'WebSocket messages received from clients.', [['', this.messagesIn]]);
     metric('wireroom_messages_sent_total', 'counter', 'WebSocket messages sent to clients.', [['', this.messagesOut]]);
@@ -218,8 +222,12 @@ class MeteredChatHandler extends ChatHandler {
     super(request, services);
   }
 
+  private transport: 'h1' | 'h2' | null = null;
+
   override open(): void | Promise<void> {
     this.metrics.connectionsOpened++;
+    this.transport = this.request.httpVersionMajor === 2 ? 'h2' : 'h1';
+    this.metrics.openByTransport[this.transport]++;
     return super.open();
   }
 
@@ -231,6 +239,8 @@ class MeteredChatHandler extends ChatHandler {
   // ChatHandler.onClose() declares no parameters; the framework passes the close code anyway.
   override onClose(code = 1005): void {
     this.metrics.closed(code);
+    if (this.transport !== null) this.metrics.openByTransport[this.transport]--;
+    this.transport = null;
     super.onClose();
   }
 

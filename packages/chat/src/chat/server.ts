@@ -2,6 +2,7 @@
  * The chat server: the page (src/web/public) at `/`, the chat WebSocket at `/chat`, history in SQLite.
  */
 import { createRequire } from 'node:module';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { App } from 'wireroom/app';
@@ -65,11 +66,17 @@ export interface ChatServerOptions {
   readonly metrics?: ChatMetrics;
   /** Where handler errors are reported. Default: stderr. */
   readonly logError?: (context: string, error: unknown) => void;
+  /**
+   * Serve HTTPS with this PEM certificate and key: HTTP/2 and HTTP/1.1 on one port (ALPN). A browser that loads
+   * the page over HTTP/2 opens the chat WebSocket as a stream of that connection (RFC 8441); `/metrics` counts
+   * WebSockets by transport (`transport="h1"` / `"h2"`).
+   */
+  readonly tls?: { readonly cert: Buffer | string; readonly key: Buffer | string };
 }
 
 /** A running chat server. */
 export interface ChatServer {
-  /** `http://host:port` (no trailing slash); the WebSocket endpoint is `${url}/chat` with ws:. */
+  /** `http://host:port` (`https://` with `tls`; no trailing slash); the WebSocket endpoint is `${url}/chat` with ws: (wss:). */
   readonly url: string;
   readonly port: number;
   /**
@@ -166,7 +173,9 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
 
   let server;
   try {
-    server = await app.listen(options.port ?? 8888, options.host ?? '127.0.0.1');
+    server = options.tls
+      ? await app.listen(options.port ?? 8888, options.host ?? '127.0.0.1', { tls: { cert: options.tls.cert, key: options.tls.key } })
+      : await app.listen(options.port ?? 8888, options.host ?? '127.0.0.1');
   } catch (err) {
     await app.close();
     await store.close();
@@ -180,13 +189,13 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     cluster.provide('health', localHealth);
     metrics.setCluster(() => cluster.gather('metrics'), cluster.worker);
   }
-  metrics.observeHttpServer(server);
+  metrics.observeHttpServer(server as Server);
   const address = server.address() as AddressInfo;
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${hostForUrl}:${address.port}`,
+    url: `${options.tls ? 'https' : 'http'}://${hostForUrl}:${address.port}`,
     port: address.port,
     close(closeOptions = {}) {
       closing ??= (async () => {

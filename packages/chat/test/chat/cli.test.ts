@@ -3,7 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { connect as http2Connect } from 'node:http2';
+import { connect } from 'wireroom';
+import { selfSignedCert } from '../../../wireroom/test/helpers/http2.js';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +35,8 @@ test('bad flags: a clear message, the help, exit code 2', () => {
     [['--history-limit', '0'], /--history-limit must be an integer from 1/],
     [['--history-days', '0'], /--history-days must be a number of days above 0/],
     [['--history-days', 'week'], /--history-days must be a number of days above 0/],
+    [['--tls-cert', 'cert.pem'], /--tls-cert and --tls-key go together/],
+    [['--tls-cert', '/nonexistent/cert.pem', '--tls-key', '/nonexistent/key.pem'], /cannot read the TLS files/],
   ] as Array<[string[], RegExp]>) {
     const r = runSync(args);
     assert.equal(r.status, 2, args.join(' '));
@@ -89,4 +94,29 @@ test('--history-limit and --history-days reach the store: the newest N are kept,
   assert.equal(joined.hasMore, false);
   child.kill('SIGTERM');
   assert.equal((await once(child, 'exit'))[0], 0);
+});
+
+test('--tls-cert/--tls-key: https:// and wss:// on one port, the page over HTTP/2, the WebSocket as an HTTP/2 stream', async (t) => {
+  const dir = tempDir(t);
+  const tls = selfSignedCert();
+  writeFileSync(join(dir, 'cert.pem'), tls.cert);
+  writeFileSync(join(dir, 'key.pem'), tls.key);
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--port', '0', '--db', join(dir, 'chat.db'),
+    '--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  assert.match(line, /WebSocket wss:\/\/[\d.]+:\d+\/chat/);
+  const url = /https:\/\/[\d.]+:\d+/.exec(line)?.[0];
+  assert.ok(url, line);
+  const session = http2Connect(url, { ca: tls.cert });
+  t.after(() => session.destroy());
+  await once(session, 'remoteSettings');
+  assert.equal(session.remoteSettings.enableConnectProtocol, true);
+  const ws = await connect(`${url.replace(/^https/, 'wss')}/chat`, { http2: session });
+  const [welcome] = (await once(ws, 'message')) as [Buffer];
+  assert.equal(JSON.parse(welcome.toString()).type, 'welcome');
+  const closed = once(ws, 'close');
+  child.kill('SIGTERM');
+  assert.equal(((await closed) as [number])[0], 1012);
+  assert.equal(((await once(child, 'exit')) as [number | null])[0], 0);
 });

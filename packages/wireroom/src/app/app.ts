@@ -8,9 +8,13 @@
  *   const server = await app.listen(8888, '127.0.0.1');
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createSecureServer, type Http2SecureServer, type Http2Session, type IncomingHttpHeaders as Http2IncomingHeaders,
+  type SecureServerOptions, type ServerHttp2Stream,
+} from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { createHostCheck, HOST_REFUSED, type HostCheck, type HostPolicy } from '../server/host.js';
-import { WebSocketServer, type ServerOptions } from '../server/websocket-server.js';
+import { http2HandshakeRequest, isHttp2Server, WebSocketServer, type ServerOptions } from '../server/websocket-server.js';
 import type { WebSocket } from '../connection/websocket.js';
 import { sendText, type HttpHandler } from './http-handler.js';
 import { staticFiles, type StaticFilesOptions } from './static-files.js';
@@ -96,7 +100,9 @@ export class App {
   private readonly socketRoutes: SocketRoute[] = [];
   private readonly wss: WebSocketServer;
   private readonly logError: ErrorLogger;
-  private server: Server | undefined;
+  private server: Server | Http2SecureServer | undefined;
+  /** HTTP/2 sessions of the attached server (GOAWAY at shutdown). */
+  private readonly sessions = new Set<Http2Session>();
   private accepting = true;
   private closing: Promise<void> | undefined;
   private tasks = 0;
@@ -173,7 +179,8 @@ export class App {
     }
     // A plain request to a WebSocket route (before the catch-all static mount can 404 it).
     if (match(this.socketRoutes, pathname) !== undefined) {
-      sendText(res, 426, 'This is a WebSocket endpoint', { Upgrade: 'websocket', Connection: 'Upgrade' });
+      // HTTP/2 has no Upgrade (and forbids Connection): the client should use an extended CONNECT.
+      sendText(res, 426, 'This is a WebSocket endpoint', req.httpVersionMajor >= 2 ? {} : { Upgrade: 'websocket', Connection: 'Upgrade' });
       return;
     }
     const found = match(this.httpRoutes, pathname);
@@ -196,50 +203,89 @@ export class App {
 
   /** The http.Server 'upgrade' listener, for use with a server made elsewhere. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const handler = this.routeHandshake(req, socket);
+    if (handler !== null) this.wss.handleUpgrade(req, socket, head, (ws) => handler[ATTACH](ws, this));
+  };
+
+  /**
+   * The http2 server 'stream' listener, for use with a server made elsewhere: an extended CONNECT (RFC 8441) is
+   * routed as an upgrade is; other streams are left to the server's 'request' listeners.
+   */
+  readonly handleStream = (stream: ServerHttp2Stream, headers: Http2IncomingHeaders, _flags: number, rawHeaders?: string[]): void => {
+    if (headers[':method'] !== 'CONNECT') return;
+    const req = http2HandshakeRequest(stream, headers, rawHeaders) as unknown as IncomingMessage;
+    const handler = this.routeHandshake(req, stream);
+    if (handler !== null) this.wss.handleHttp2Stream(stream, headers, rawHeaders, (ws) => handler[ATTACH](ws, this));
+  };
+
+  /** node:http2's compatibility layer answers CONNECT 405 without a 'connect' listener: streams are ours. */
+  private readonly onConnect = (req: IncomingMessage, socketOrResponse: { destroy?: () => void }): void => {
+    if (req.httpVersionMajor !== 2 && this.server?.listenerCount('connect') === 1) socketOrResponse.destroy?.();
+  };
+
+  /** The checks and route of a handshake (either HTTP version): its handler, or null after refusing it. */
+  private routeHandshake(req: IncomingMessage, socket: Duplex): WebSocketHandler | null {
     // Refusals go through the WebSocketServer's, as its own do: one response builder, one 'rejected' event.
     if (!this.accepting) {
       this.wss.rejectUpgrade(req, socket, 503, 'Shutting down');
-      return;
+      return null;
     }
-    if (!this.hostAllowed(req.headers.host, req.socket.localAddress)) {
+    if (!this.hostAllowed(req.headers.host, (req.socket as { localAddress?: string }).localAddress)) {
       this.wss.rejectUpgrade(req, socket, HOST_REFUSED.status, HOST_REFUSED.reason);
-      return;
+      return null;
     }
     const pathname = pathnameOf(req.url);
     const found = pathname === undefined ? undefined : match(this.socketRoutes, pathname);
     if (found === undefined) {
       this.wss.rejectUpgrade(req, socket, 404, 'Not Found');
-      return;
+      return null;
     }
-    let handler: WebSocketHandler;
     try {
-      handler = found.route.factory(req, found.params);
+      const handler = found.route.factory(req, found.params);
       if (!handler.checkOrigin(req.headers.origin)) {
         this.wss.rejectUpgrade(req, socket, 403, 'Origin not allowed');
-        return;
+        return null;
       }
+      return handler;
     } catch (err) {
       this.logError(`upgrade ${pathname ?? ''}`, err);
       this.wss.rejectUpgrade(req, socket, 500, 'Internal Server Error');
-      return;
+      return null;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => handler[ATTACH](ws, this));
-  };
+  }
 
-  /** Uses an existing HTTP(S) server for this app's routes. */
-  attach(server: Server): this {
+  /**
+   * Uses an existing server for this app's routes: an HTTP(S) server, or an `http2.createSecureServer()` (with
+   * `allowHTTP1: true` for HTTP/1.1 clients), whose WebSockets may then also be HTTP/2 streams (RFC 8441).
+   */
+  attach(server: Server | Http2SecureServer): this {
     this.server = server;
     server.on('request', this.handleRequest);
     server.on('upgrade', this.handleUpgrade);
+    if (isHttp2Server(server)) {
+      server.updateSettings({ enableConnectProtocol: true });
+      server.on('connect', this.onConnect);
+      server.on('stream', this.handleStream);
+      server.on('session', (session: Http2Session) => {
+        this.sessions.add(session);
+        session.once('close', () => this.sessions.delete(session));
+      });
+    }
     return this;
   }
 
-  /** Creates an HTTP server for the app and resolves with it once it listens. Port 0 picks a free port. */
-  listen(port = 0, host = '127.0.0.1'): Promise<Server> {
+  /**
+   * Creates a server for the app and resolves with it once it listens. Port 0 picks a free port. With `tls`
+   * (key, cert, ...): HTTPS over HTTP/2 and HTTP/1.1 on one port (ALPN), WebSockets over either (RFC 8441 on
+   * HTTP/2, so a browser on an HTTP/2 page opens them on the page's connection).
+   */
+  listen(port?: number, host?: string): Promise<Server>;
+  listen(port: number, host: string, options: { tls: SecureServerOptions }): Promise<Http2SecureServer>;
+  listen(port = 0, host = '127.0.0.1', options: { tls?: SecureServerOptions } = {}): Promise<Server | Http2SecureServer> {
     this.hostAllowed = createHostCheck(this.allowedHosts, [host]); // the name it is bound with is one of its names
-    const server = createServer();
+    const server = options.tls ? createSecureServer({ ...options.tls, allowHTTP1: true, settings: { ...options.tls.settings, enableConnectProtocol: true } }) : createServer();
     this.attach(server);
-    return new Promise<Server>((resolve, reject) => {
+    return new Promise<Server | Http2SecureServer>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
         server.off('error', reject);
@@ -262,13 +308,16 @@ export class App {
   private async shutdown(code: 1001 | 1012, timeoutMs: number): Promise<void> {
     this.accepting = false;
     this.acceptingMessages = false;
-    const server = this.server;
+    const server = this.server as (Server & Partial<Http2SecureServer>) | undefined;
     const serverClosed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    server?.closeIdleConnections();
+    server?.closeIdleConnections?.();
     await this.whenIdle(timeoutMs);
     await this.wss.close({ code, timeout: timeoutMs });
-    server?.closeAllConnections();
+    server?.closeAllConnections?.();
+    // HTTP/2: GOAWAY now that the WebSockets are closed; sessions still open when the time is up are destroyed.
+    for (const session of this.sessions) session.close();
     await withTimeout(serverClosed, timeoutMs);
+    for (const session of this.sessions) session.destroy();
   }
 
   private whenIdle(timeoutMs: number): Promise<void> {

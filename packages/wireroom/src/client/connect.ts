@@ -14,6 +14,8 @@ import {
 import { PerMessageDeflate } from '../compression/permessage-deflate.js';
 import { resolveConnectionOptions, WebSocket, type ConnectionOptions } from '../connection/websocket.js';
 import { ConnectionSweeper } from '../connection/heartbeat.js';
+import type { ClientHttp2Session } from 'node:http2';
+import { connectHttp2 } from './http2-connect.js';
 
 export interface ConnectOptions extends ConnectionOptions {
   /** Subprotocols to offer, in preference order. */
@@ -39,6 +41,14 @@ export interface ConnectOptions extends ConnectionOptions {
   heartbeatInterval?: number;
   /** How long a heartbeat ping may wait for its pong (ms). Default 20,000. */
   heartbeatTimeout?: number;
+  /**
+   * Open the WebSocket as a stream of an HTTP/2 session (RFC 8441), as a browser does on an HTTP/2 page.
+   * `true` (wss:// only): one session per origin, shared by every WebSocket opened this way and reused while
+   * open; falls back to HTTP/1.1 when the server does not speak HTTP/2 or does not advertise
+   * SETTINGS_ENABLE_CONNECT_PROTOCOL. A `ClientHttp2Session` (from `http2.connect()`, h2c too): use that one
+   * (pass it once its 'remoteSettings' event has come; without the setting, HTTP/1.1 is used). Default false.
+   */
+  http2?: boolean | ClientHttp2Session;
 }
 
 /** Headers that carry credentials: dropped when a redirect leaves the original origin. */
@@ -54,7 +64,7 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
   let headers = { ...(options.headers ?? {}) };
   const maxRedirects = options.followRedirects ? options.maxRedirects ?? 5 : 0;
   for (let redirects = 0; ; redirects++) {
-    const outcome = await attempt(target, headers, options);
+    const outcome = (options.http2 ? await connectHttp2(target, headers, options) : null) ?? await attempt(target, headers, options);
     if (outcome instanceof WebSocket) return outcome;
     if (redirects >= maxRedirects) {
       throw new HandshakeError(ErrorCodes.HANDSHAKE_INVALID_RESPONSE, outcome.status, `Unexpected redirect (${outcome.status}) to ${outcome.location}; set followRedirects to follow it`);

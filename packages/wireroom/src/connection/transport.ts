@@ -60,3 +60,42 @@ function writeRun(transport: Transport, frames: readonly Buffer[], start: number
   if (end - start === 1) transport.write(frames[start]!);
   else if (end > start) transport.write(Buffer.concat(frames.slice(start, end), bytes));
 }
+
+/** HTTP/2's CANCEL error code (RFC 9113 section 7): what RFC 8441 section 5 says an abnormal close sends. */
+const NGHTTP2_CANCEL = 8;
+
+/** The part of an `Http2Stream` the connection uses beyond Duplex (duck-typed: no node:http2 import here). */
+interface StreamLike {
+  session: { socket?: { remoteAddress?: string; remotePort?: number } } | undefined;
+  close(code?: number): void;
+  rstCode: number | undefined;
+}
+
+/** Whether the transport is an HTTP/2 stream (RFC 8441): it has a session and closes with an error code. */
+export function isHttp2Stream(transport: Transport): boolean {
+  const t = transport as unknown as Partial<StreamLike>;
+  return typeof t.close === 'function' && 'rstCode' in t && typeof t.session === 'object';
+}
+
+/**
+ * Ends the transport abruptly. A socket is destroyed (TCP RST or FIN); an HTTP/2 stream is reset with CANCEL
+ * (RFC 8441 section 5): `destroy()` on an Http2Stream would send RST_STREAM with NO_ERROR, which reads as
+ * "done" rather than "aborted".
+ */
+export function abortTransport(transport: Transport): void {
+  if (isHttp2Stream(transport)) {
+    const stream = transport as unknown as StreamLike & Transport;
+    if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+    return;
+  }
+  transport.destroy();
+}
+
+/** The peer's address: the socket's, or for an HTTP/2 stream its session's socket's. */
+export function peerAddress(transport: Transport | null): { address: string | undefined; port: number | undefined } {
+  if (transport === null) return { address: undefined, port: undefined };
+  const direct = transport as unknown as { remoteAddress?: string; remotePort?: number };
+  if (direct.remoteAddress !== undefined) return { address: direct.remoteAddress, port: direct.remotePort };
+  const socket = (transport as unknown as Partial<StreamLike>).session?.socket;
+  return { address: socket?.remoteAddress, port: socket?.remotePort };
+}

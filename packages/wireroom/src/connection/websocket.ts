@@ -21,7 +21,7 @@ import { PerMessageDeflate } from '../compression/permessage-deflate.js';
 import { scheduleFlush } from './flush-scheduler.js';
 import { PreparedMessage, toBuffer } from './fanout.js';
 import { resolveConnectionOptions, type ResolvedConnectionOptions } from './options.js';
-import { writeFrames, type Transport } from './transport.js';
+import { abortTransport, peerAddress, writeFrames, type Transport } from './transport.js';
 import { WhatwgEvents } from './whatwg-events.js';
 
 export { CONNECTION_DEFAULTS, resolveConnectionOptions, type BackpressurePolicy, type ConnectionOptions, type ResolvedConnectionOptions } from './options.js';
@@ -155,11 +155,11 @@ export class WebSocket extends EventEmitter {
   }
 
   get remoteAddress(): string | undefined {
-    return (this.transport as Socket | null)?.remoteAddress;
+    return peerAddress(this.transport).address;
   }
 
   get remotePort(): number | undefined {
-    return (this.transport as Socket | null)?.remotePort;
+    return peerAddress(this.transport).port;
   }
 
   /** @internal Starts the connection on a transport whose handshake is complete (reading starts with `_startReading`). */
@@ -470,7 +470,7 @@ export class WebSocket extends EventEmitter {
       return;
     }
     this.core.abort();
-    this.transport?.destroy();
+    if (this.transport !== null) abortTransport(this.transport);
   }
 
   /** @internal Cancels a connection attempt (overridden by the client). */
@@ -488,7 +488,7 @@ export class WebSocket extends EventEmitter {
   /** @internal The peer did not complete the closing handshake in time. */
   _onCloseTimeout(): void {
     this.closeTimer = null;
-    this.transport?.destroy();
+    if (this.transport !== null) abortTransport(this.transport);
   }
 
   /** @internal The core saw the peer's close frame (its reply, if due, is queued behind what we accepted). */

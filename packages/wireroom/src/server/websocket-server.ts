@@ -4,21 +4,36 @@
  * Three ways to run it:
  * - standalone (`port`): a plain `net.Server` (or `tls.Server` with `tls`) whose handshakes are parsed by the
  *   protocol core's own HTTP head parser: no `node:http` on the path, limits enforced as bytes arrive;
- * - attached (`server`): listens to an existing `http.Server` / `https.Server`'s 'upgrade' event;
+ * - attached (`server`): listens to an existing `http.Server` / `https.Server`'s 'upgrade' event, and for an
+ *   `http2.createSecureServer()` (or `createServer()`) also to its 'stream' event: WebSockets over HTTP/2
+ *   (RFC 8441 extended CONNECT), next to HTTP/1.1 upgrades when the server has `allowHTTP1`;
  * - `noServer`: the application calls `handleUpgrade()` itself.
+ *
+ * Standalone over TLS with `http2: true`, one port serves both: ALPN `h2` connections become HTTP/2 sessions
+ * (node:http2) whose extended CONNECT streams are WebSockets; ALPN `http/1.1` (or none) connections take the
+ * HTTP/1.1 path above, parsed by the core.
  */
 import type { DeflateCodecOptions } from '../compression/permessage-deflate.js';
 import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage, Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
+import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
+import {
+  constants as http2Constants, createServer as createHttp2Server, type Http2Server, type Http2SecureServer,
+  type Http2Session, type IncomingHttpHeaders as Http2IncomingHeaders, type ServerHttp2Stream, type ServerOptions as Http2ServerOptions,
+} from 'node:http2';
+import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { CloseCode } from '../protocol/constants.js';
-import { HandshakeError } from '../protocol/errors.js';
+import { ErrorCodes, HandshakeError, WireroomError } from '../protocol/errors.js';
 import {
   acceptResponseHead, buildErrorResponse, HttpHeadParser, resolveHeadLimits, validateUpgradeRequest,
   type HeadLimits, type RequestHead,
 } from '../protocol/handshake/index.js';
+import {
+  extendedConnectAcceptHeaders, extendedConnectErrorResponse, http2RequestHead, validateExtendedConnect,
+} from '../protocol/handshake/extended-connect.js';
+import { isHttp2Stream } from '../connection/transport.js';
 import { ParsedRequestHead } from '../protocol/handshake/http-head.js';
 import { negotiateDeflateOffers, resolveDeflateOptions, type DeflateOptions } from '../protocol/extensions/permessage-deflate-negotiation.js';
 import { PerMessageDeflate } from '../compression/permessage-deflate.js';
@@ -43,8 +58,22 @@ export interface ServerOptions extends ConnectionOptions {
   backlog?: number;
   /** Standalone over TLS (wss://): key, cert, ... as for `tls.createServer`. */
   tls?: TlsOptions;
-  /** Attach to an existing HTTP(S) server's 'upgrade' event. */
-  server?: HttpServer;
+  /**
+   * Attach to an existing server: an `http.Server` / `https.Server` ('upgrade' event), or a `node:http2` server
+   * (`createSecureServer`, `createServer`): its 'stream' event then brings WebSockets over HTTP/2 (RFC 8441), and
+   * its 'upgrade' event HTTP/1.1 ones when it was created with `allowHTTP1: true`. Attaching turns on
+   * `enableConnectProtocol` in the settings of the sessions it opens from then on. The server's 'request'
+   * handlers keep every other request; its other 'stream' listeners should leave CONNECT streams alone.
+   */
+  server?: HttpServer | HttpsServer | Http2SecureServer | Http2Server;
+  /**
+   * Standalone over TLS (`tls` required): also serve HTTP/2 on the same port (ALPN `h2`, next to `http/1.1`), so
+   * a browser on an HTTP/2 page opens its WebSockets as streams of that page's connection (RFC 8441). `true`, or
+   * node:http2 server options for the sessions: `settings` (e.g. `maxConcurrentStreams`, default 100 here;
+   * `initialWindowSize`, the per-stream flow-control window, default 65,535), `maxSessionMemory` (MB, default
+   * 10), ... `enableConnectProtocol` is always on. Default false.
+   */
+  http2?: boolean | Omit<Http2ServerOptions, 'allowHTTP1'>;
   /** Neither listen nor attach: call `handleUpgrade()` yourself. */
   noServer?: boolean;
   /** Accept only this path (query string ignored); other paths get 404. Default: every path. */
@@ -127,7 +156,11 @@ export class WebSocketServer extends EventEmitter {
   /** Connection options resolved once and shared by every connection of this server. */
   private readonly connection: ResolvedConnectionOptions;
   private readonly listener: NetServer | null = null;
-  private readonly attached: HttpServer | null = null;
+  private readonly attached: HttpServer | HttpsServer | Http2SecureServer | Http2Server | null = null;
+  /** The node:http2 server whose 'stream' events we take (attached, or ours in standalone `http2` mode). */
+  private readonly http2: Http2Server | Http2SecureServer | null = null;
+  /** Standalone `http2`: the sessions of our HTTP/2 server, closed (GOAWAY) at shutdown. */
+  private readonly http2Sessions: Set<Http2Session> = new Set();
   private readonly sweeper: ConnectionSweeper;
   /** Handshakes counted against maxConnections: requests still arriving, being checked or authenticated. */
   private pendingHandshakes = 0;
@@ -161,13 +194,42 @@ export class WebSocketServer extends EventEmitter {
     this.headLimits = resolveHeadLimits(options.headLimits ?? {}); // throws on bad limits, here rather than per connection
     this.deadlines = new HandshakeDeadlines(this, this.limits.handshakeTimeout, this.onHandshakeTimeout);
 
+    if (options.http2 && (!options.tls || options.server || options.noServer)) {
+      throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, 'The http2 option is for a standalone server over TLS (with tls); to attach, pass an http2 server as server');
+    }
     if (options.server) {
       this.attached = options.server;
       options.server.on('upgrade', this.onHttpUpgrade);
+      if (isHttp2Server(options.server)) {
+        this.http2 = options.server;
+        this.http2.updateSettings({ enableConnectProtocol: true });
+        this.http2.on('stream', this.onHttp2Stream);
+        // With a 'request' listener, node:http2's compatibility layer answers every CONNECT stream 405 unless a
+        // 'connect' listener takes it: ours leaves the stream to onHttp2Stream.
+        this.http2.on('connect', this.onHttp2Connect);
+      }
     } else if (!options.noServer) {
-      const onConnection = (socket: Socket): void => this.acceptRawSocket(socket);
+      let onConnection = (socket: Socket): void => this.acceptRawSocket(socket);
+      let alpn: { ALPNProtocols: string[] } | null = null;
+      if (options.http2) {
+        const h2options: Http2ServerOptions = options.http2 === true ? {} : options.http2;
+        const h2 = createHttp2Server({ ...h2options, settings: { maxConcurrentStreams: 100, ...h2options.settings, enableConnectProtocol: true } });
+        this.http2 = h2;
+        h2.on('stream', this.onHttp2Stream);
+        h2.on('session', (session: Http2Session) => {
+          this.http2Sessions.add(session);
+          session.once('close', () => this.http2Sessions.delete(session));
+          if (this.closing) session.close();
+        });
+        // The TLS socket's ALPN choice decides: h2 to the HTTP/2 server, anything else to our HTTP/1.1 path.
+        onConnection = (socket: Socket): void => {
+          if ((socket as TLSSocket).alpnProtocol === 'h2') h2.emit('connection', socket);
+          else this.acceptRawSocket(socket);
+        };
+        alpn = { ALPNProtocols: ['h2', 'http/1.1'] };
+      }
       // The TLS handshake comes before ours and is bounded by node:tls's own timer (120 s by default): give it ours.
-      const tlsOptions = options.tls ? { noDelay: true, handshakeTimeout: this.limits.handshakeTimeout, ...options.tls } : null;
+      const tlsOptions = options.tls ? { noDelay: true, handshakeTimeout: this.limits.handshakeTimeout, ...alpn, ...options.tls } : null;
       this.listener = tlsOptions ? createTlsServer(tlsOptions, onConnection) : createNetServer({ noDelay: true }, onConnection);
       // node:tls reports a failed or timed-out TLS handshake but leaves the socket open.
       if (tlsOptions) this.listener.on('tlsClientError', (_error: Error, socket: Duplex) => socket.destroy());
@@ -204,6 +266,33 @@ export class WebSocketServer extends EventEmitter {
     const requestHead = headFromIncoming(request);
     this.pendingHandshakes++;
     this.handshake(requestHead, request, socket, head, callback as ConnectionCallback);
+  }
+
+  /** A stream of an HTTP/2 session: an extended CONNECT (RFC 8441) is a WebSocket handshake. */
+  private readonly onHttp2Stream = (stream: ServerHttp2Stream, headers: Http2IncomingHeaders, _flags: number, rawHeaders?: string[]): void => {
+    // Attached, the application serves every other request; standalone, everything gets our answer (405).
+    if (this.attached !== null && headers[':method'] !== 'CONNECT') return;
+    this.handleHttp2Stream(stream, headers, rawHeaders, this.emitConnection);
+  };
+
+  /** node:http2's compatibility layer: a CONNECT request (see the constructor). HTTP/1.1 CONNECTs are not ours. */
+  private readonly onHttp2Connect = (request: IncomingMessage, socketOrResponse: { destroy?: () => void }): void => {
+    if (request.httpVersionMajor !== 2 && this.http2 !== null && this.http2.listenerCount('connect') === 1) socketOrResponse.destroy?.();
+  };
+
+  /**
+   * Completes (or refuses) a WebSocket handshake arriving as an HTTP/2 stream (an extended CONNECT, RFC 8441),
+   * for servers that take their 'stream' events themselves (`noServer`). Same checks as `handleUpgrade()`;
+   * accepted: `:status 200`, then the stream carries the WebSocket; refused: the HTTP status with a text body.
+   * `rawHeaders` (the fourth argument of the 'stream' event) lets repeated fields be seen; without it, `headers`.
+   */
+  handleHttp2Stream(stream: ServerHttp2Stream, headers: Http2IncomingHeaders, rawHeaders: string[] | undefined, callback: (ws: WebSocket, request: HandshakeRequest) => void): void {
+    stream.on('error', swallow); // a reset during the handshake must not become an uncaught error
+    stream.pause(); // frames that follow are read once the connection is set up
+    const head = http2RequestHead(rawHeaders ?? flattenHeaders(headers));
+    const request = new Http2HandshakeRequest(head, headers, stream);
+    this.pendingHandshakes++;
+    this.handshake(head, request, stream, EMPTY, callback as ConnectionCallback);
   }
 
   /**
@@ -302,7 +391,7 @@ export class WebSocketServer extends EventEmitter {
     if (this.options.path !== undefined && pathOf(head.target) !== this.options.path) {
       return this.reject(socket, request, 404, 'Not found');
     }
-    const upgrade = validateUpgradeRequest(head);
+    const upgrade = isHttp2Stream(socket) ? validateExtendedConnect(head) : validateUpgradeRequest(head);
     if (upgrade instanceof HandshakeError) return this.reject(socket, request, upgrade.status, upgrade.message, upgrade.headers);
     if (!this.hostAllowed(upgrade.host, (request.socket as { localAddress?: string }).localAddress)) {
       return this.reject(socket, request, HOST_REFUSED.status, HOST_REFUSED.reason);
@@ -387,7 +476,8 @@ export class WebSocketServer extends EventEmitter {
     let reading = false;
     try {
       const { key, protocol, extensions, deflate } = terms;
-      socket.write(acceptResponseHead({ key, protocol, extensions }), 'latin1');
+      if (isHttp2Stream(socket)) (socket as ServerHttp2Stream).respond(extendedConnectAcceptHeaders({ protocol, extensions }));
+      else socket.write(acceptResponseHead({ key, protocol, extensions }), 'latin1');
       ws = new WebSocket();
       ws.url = head.target;
       this.clients.add(ws);
@@ -428,6 +518,15 @@ export class WebSocketServer extends EventEmitter {
   /** Answers an HTTP error and closes the socket (destroyed for sure after a second). */
   private refuse(socket: Duplex, status: number, reason: string, headers?: Readonly<Record<string, string>>): void {
     if (socket.destroyed) return;
+    if (isHttp2Stream(socket)) {
+      const stream = socket as ServerHttp2Stream;
+      const response = extendedConnectErrorResponse(status, reason, headers);
+      if (!stream.headersSent) stream.respond(response.headers);
+      stream.end(response.body);
+      // Then RST_STREAM NO_ERROR once the answer is out: the client may stop sending (RFC 9113 8.1).
+      stream.close(http2Constants.NGHTTP2_NO_ERROR);
+      return;
+    }
     if (socket.writable) socket.end(buildErrorResponse(status, reason, headers));
     const timer = setTimeout(() => socket.destroy(), 1000);
     timer.unref();
@@ -486,10 +585,34 @@ export class WebSocketServer extends EventEmitter {
       };
       for (const ws of this.clients) ws.once('close', () => setImmediate(check));
     });
-    this.closed = Promise.all([listenerClosed, allClosed]).then(() => {
+    // Standalone HTTP/2: the sessions keep their TLS sockets (and so the listener) open: GOAWAY once the
+    // WebSockets are closed (streams still open then finish first; the listener's close waits for them).
+    const sessionsClosed = allClosed.then(() => {
+      for (const session of this.http2Sessions) session.close();
+      if (this.http2Sessions.size === 0) return;
+      // A graceful close waits for the peer to close the connection: bounded by `timeout` as the rest.
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          for (const session of this.http2Sessions) session.destroy();
+          resolve();
+        }, timeout);
+        timer.unref();
+        const check = (): void => {
+          if (this.http2Sessions.size > 0) return;
+          clearTimeout(timer);
+          resolve();
+        };
+        for (const session of this.http2Sessions) session.once('close', () => setImmediate(check));
+      });
+    });
+    this.closed = Promise.all([listenerClosed, sessionsClosed]).then(() => {
       // Attached: upgrades that come while closing (or draining) are answered 503 by negotiate();
       // without our listener the HTTP server would take them for plain requests.
       if (this.attached) this.attached.removeListener('upgrade', this.onHttpUpgrade);
+      if (this.attached && this.http2) {
+        this.http2.removeListener('stream', this.onHttp2Stream);
+        this.http2.removeListener('connect', this.onHttp2Connect);
+      }
       this.emit('close');
     });
     return this.closed;
@@ -510,6 +633,55 @@ function swallow(): void {}
 function pathOf(target: string): string {
   const q = target.indexOf('?');
   return q < 0 ? target : target.slice(0, q);
+}
+
+/**
+ * @internal The request of an HTTP/2 handshake as the 'connection' event and the hooks see it (for `App`, which
+ * routes a stream before handing it to `handleHttp2Stream`).
+ */
+export function http2HandshakeRequest(stream: ServerHttp2Stream, headers: Http2IncomingHeaders, rawHeaders?: string[]): HandshakeRequest & { httpVersion: string } {
+  return new Http2HandshakeRequest(http2RequestHead(rawHeaders ?? flattenHeaders(headers)), headers, stream);
+}
+
+/** @internal Whether a server is a node:http2 one (they alone have `updateSettings`). */
+export function isHttp2Server(server: object): server is Http2Server | Http2SecureServer {
+  return typeof (server as { updateSettings?: unknown }).updateSettings === 'function';
+}
+
+/** `headers` of an HTTP/2 'stream' event as raw `[name, value, ...]` (when the event gave no rawHeaders). */
+function flattenHeaders(headers: Http2IncomingHeaders): string[] {
+  const raw: string[] = [];
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    if (Array.isArray(value)) for (const v of value) raw.push(name, v);
+    else if (value !== undefined) raw.push(name, String(value));
+  }
+  return raw;
+}
+
+/**
+ * The request of an HTTP/2 handshake, shaped like the parts of IncomingMessage applications use: `method`
+ * 'CONNECT', `url` the `:path`, `headers` as node:http2 gives them plus `host` (from `:authority`, so code
+ * written for HTTP/1.1 finds it), `socket` the session's TLS socket (addresses), `stream` the HTTP/2 stream.
+ */
+class Http2HandshakeRequest implements HandshakeRequest {
+  readonly method: string;
+  url: string;
+  readonly httpVersion = '2.0';
+  readonly httpVersionMajor = 2;
+  readonly httpVersionMinor = 0;
+  headers: IncomingHttpHeaders;
+  readonly socket: Duplex;
+
+  constructor(head: RequestHead, headers: Http2IncomingHeaders, readonly stream: ServerHttp2Stream) {
+    this.method = head.method;
+    this.url = head.target;
+    const copy: IncomingHttpHeaders = { ...(headers as IncomingHttpHeaders) };
+    const authority = headers[':authority'];
+    if (copy.host === undefined && typeof authority === 'string') copy.host = authority;
+    this.headers = copy;
+    this.socket = (stream.session?.socket ?? stream) as Duplex;
+  }
 }
 
 /** Converts Node's parsed request into the core's head, so one validator serves both modes. */

@@ -2,12 +2,15 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { connect as http2Connect } from 'node:http2';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../../src/client/connect.js';
 import type { WebSocket } from '../../src/connection/websocket.js';
 import { Cleanup, freePort, HOST, next, rawWebSocket, until, within, closeCodeOf, type RawPeer } from '../helpers/loopback.js';
+import { selfSignedCert } from '../helpers/http2.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = `${ROOT}bin/wireroom.js`;
@@ -100,13 +103,17 @@ async function messageOf(peer: RawPeer): Promise<{ opcode: number; payload: Buff
   return { opcode: frames[0]!.opcode, payload: Buffer.concat(frames.map((f) => f.payload)) };
 }
 
+function ensureBuilt(): void {
+  if (!existsSync(DIST) || statSync(DIST).mtimeMs < newestSource()) {
+    const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+    assert.equal(build.status, 0, `npm run build failed: ${build.stdout}${build.stderr}`);
+  }
+}
+
 describe('wireroom echo (child process)', () => {
   let echo: Awaited<ReturnType<typeof startEcho>>;
   before(async () => {
-    if (!existsSync(DIST) || statSync(DIST).mtimeMs < newestSource()) {
-      const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
-      assert.equal(build.status, 0, `npm run build failed: ${build.stdout}${build.stderr}`);
-    }
+    ensureBuilt();
     echo = await startEcho();
   });
   after(() => cleanup.run());
@@ -224,5 +231,59 @@ describe('wireroom echo (child process)', () => {
     assert.equal(result.status, 0, result.stderr);
     assert.ok(Date.now() - began < 3000, `exited after ${Date.now() - began} ms`);
     assert.equal((await closed)[0], 1001);
+  });
+});
+
+describe('wireroom echo --tls-cert --tls-key: HTTP/2 (RFC 8441) and HTTP/1.1 on one port', () => {
+  let echo: Awaited<ReturnType<typeof startEcho>>;
+  let dir = '';
+  const tls = selfSignedCert();
+  before(async () => {
+    ensureBuilt();
+    dir = mkdtempSync(join(tmpdir(), 'wireroom-echo-tls-'));
+    writeFileSync(join(dir, 'cert.pem'), tls.cert);
+    writeFileSync(join(dir, 'key.pem'), tls.key);
+    echo = await startEcho(['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')]);
+  });
+  after(async () => {
+    await cleanup.run();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('says so in its first line', T, () => {
+    assert.match(echo.firstLine, new RegExp(`listening on wss://${HOST.replace(/\./g, '\\.')}:${echo.port}\\b.*HTTP/2 and HTTP/1\\.1`));
+  });
+
+  it('50 WebSockets on one HTTP/2 session each echo text and binary; permessage-deflate is negotiated over the streams', T, async () => {
+    const session = http2Connect(`https://localhost:${echo.port}`, { ca: tls.cert });
+    cleanup.add(session, (s) => s.destroy());
+    await next(session, 'remoteSettings');
+    assert.equal(session.remoteSettings.enableConnectProtocol, true);
+    const sockets = await Promise.all(Array.from({ length: 50 }, () =>
+      connect(`wss://localhost:${echo.port}/x`, { http2: session, perMessageDeflate: true }).then((ws) => cleanup.socket(ws))));
+    // Client stream ids are odd: 50 streams took ids 1..99 on this one session (none fell back to HTTP/1.1).
+    assert.equal(session.state.nextStreamID, 101);
+    await Promise.all(sockets.map(async (ws, i) => {
+      assert.match(ws.extensions, /permessage-deflate/);
+      ws.send(`text ${i} `.repeat(50));
+      assert.deepEqual(await nextText(ws), [`text ${i} `.repeat(50), false]);
+      const reply = next<[Buffer, boolean]>(ws, 'message');
+      ws.send(Buffer.from([i, 0, 255]));
+      const [data, isBinary] = await reply;
+      assert.deepEqual([...data], [i, 0, 255]);
+      assert.equal(isBinary, true);
+    }));
+  });
+
+  it('serves an HTTP/1.1 upgrade on the same port', T, async () => {
+    const ws = cleanup.socket(await connect(`wss://localhost:${echo.port}/x`, { tls: { ca: tls.cert } }));
+    ws.send('over HTTP/1.1');
+    assert.deepEqual(await nextText(ws), ['over HTTP/1.1', false]);
+  });
+
+  it('refuses --tls-cert without --tls-key (usage error, exit 2)', T, async () => {
+    const result = await run(['echo', '--tls-cert', join(dir, 'cert.pem')]);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--tls-cert and --tls-key go together/);
   });
 });

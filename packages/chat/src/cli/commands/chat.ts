@@ -2,6 +2,7 @@
  * `wireroom chat`: runs the chat server until SIGINT/SIGTERM, then shuts down gracefully (clients are
  * told with a close code, accepted messages are stored, the database is closed).
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isClusterPrimary, joinCluster, runClusterPrimary, shutdownSignals } from '../../chat/cluster.js';
 import type { RedisChat } from '../../chat/redis/redis-chat.js';
@@ -33,6 +34,10 @@ Flags:
   --workers <n>           fork n worker processes sharing the port (node:cluster); needs --redis
   --history-limit <n>     keep at most n messages per room (the newest), in SQLite or Redis (default: all)
   --history-days <d>      remove messages older than d days (decimals allowed, e.g. 0.5; default: never)
+  --tls-cert <file>       serve https:// and wss:// with this PEM certificate (with --tls-key): HTTP/2 and
+                          HTTP/1.1 on one port; browsers on the HTTP/2 page open the WebSocket as a stream
+                          of the page's connection (RFC 8441)
+  --tls-key <file>        the PEM private key of --tls-cert
   -h, --help              show this help`;
 
 interface ChatConfig {
@@ -50,6 +55,7 @@ interface ChatConfig {
   readonly workers: number;
   readonly historyLimit: number | undefined;
   readonly historyMaxAgeMs: number | undefined;
+  readonly tls: { cert: Buffer; key: Buffer } | undefined;
 }
 
 function parse(argv: string[]): ChatConfig {
@@ -65,6 +71,7 @@ function parse(argv: string[]): ChatConfig {
         redis: { type: 'string' }, workers: { type: 'string' }, 'no-deflate': { type: 'boolean' },
         'history-limit': { type: 'string' }, 'history-days': { type: 'string' },
         'public-url': { type: 'string' }, 'allowed-hosts': { type: 'string', multiple: true },
+        'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
       },
     }));
   } catch (error) {
@@ -98,7 +105,19 @@ function parse(argv: string[]): ChatConfig {
     if (!/^\d+(\.\d+)?$/.test(days) || !(d > 0) || d > 100_000) throw new UsageError(`--history-days must be a number of days above 0, got '${days}'`);
     historyMaxAgeMs = Math.round(d * 86_400_000);
   }
+  const certFile = text(values['tls-cert'], 'tls-cert');
+  const keyFile = text(values['tls-key'], 'tls-key');
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (certFile !== undefined && keyFile !== undefined) {
+    try {
+      tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
+    } catch (error) {
+      throw new UsageError(`cannot read the TLS files: ${(error as Error).message}`);
+    }
+  }
   return {
+    tls,
     redisUrl,
     workers,
     historyLimit,
@@ -157,6 +176,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(config.publicDir !== undefined && { publicDir: config.publicDir }),
       ...(redis !== undefined && redis.serverOptions()),
       ...(config.workers > 1 && { cluster: joinCluster() }),
+      ...(config.tls !== undefined && { tls: config.tls }),
     });
   } catch (error) {
     await redis?.close();

@@ -3,6 +3,7 @@
  * binary as binary) except /broadcast, where every message goes to every /broadcast connection, sender
  * included. It prints nothing per message and adds nothing to the protocol.
  */
+import { readFileSync } from 'node:fs';
 import { WebSocketServer } from '../../server/websocket-server.js';
 import type { WebSocket } from '../../connection/websocket.js';
 import { intFlag, parseFlags, sizeFlag, UsageError } from '../flags.js';
@@ -30,6 +31,9 @@ Flags:
   --no-deflate            do not negotiate permessage-deflate (negotiated by default)
   --heartbeat <ms>        ping interval, 0 to disable (default 0: load tests measure only echo work)
   --any-origin            accept every Origin (default: same-origin or no Origin)
+  --tls-cert <file>       serve wss:// with this PEM certificate (with --tls-key), over HTTP/2
+                          (RFC 8441 extended CONNECT, ALPN h2) and HTTP/1.1 on the same port
+  --tls-key <file>        the PEM private key of --tls-cert
   -h, --help              show this help`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -38,14 +42,25 @@ export async function run(argv: string[]): Promise<number> {
     flags = parseFlags(argv, {
       port: { type: 'string' }, host: { type: 'string' }, 'max-message': { type: 'string' },
       'max-fragments': { type: 'string' }, 'no-deflate': { type: 'boolean' }, heartbeat: { type: 'string' },
-      'any-origin': { type: 'boolean' }
+      'any-origin': { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
     });
+    const certFile = flags['tls-cert'];
+    const keyFile = flags['tls-key'];
+    if ((typeof certFile === 'string') !== (typeof keyFile === 'string')) throw new UsageError('--tls-cert and --tls-key go together');
+    let tls: { cert: Buffer; key: Buffer } | null = null;
+    if (typeof certFile === 'string' && typeof keyFile === 'string') {
+      try {
+        tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
+      } catch (error) {
+        throw new UsageError(`cannot read the TLS files: ${(error as Error).message}`);
+      }
+    }
     const port = intFlag(flags.port ?? process.env.PORT, 'port', 9001, 0, 65535);
     const host = typeof flags.host === 'string' ? flags.host : '127.0.0.1';
     const maxMessageSize = sizeFlag(flags['max-message'], 'max-message', ECHO_MAX_MESSAGE);
     const maxFragments = intFlag(flags['max-fragments'], 'max-fragments', ECHO_MAX_FRAGMENTS, 1, 1 << 30);
     const heartbeatInterval = intFlag(flags.heartbeat, 'heartbeat', 0, 0, 86_400_000);
-    return await serve({ port, host, maxMessageSize, maxFragments, heartbeatInterval, deflate: flags['no-deflate'] !== true, anyOrigin: flags['any-origin'] === true });
+    return await serve({ port, host, maxMessageSize, maxFragments, heartbeatInterval, deflate: flags['no-deflate'] !== true, anyOrigin: flags['any-origin'] === true, tls });
   } catch (error) {
     if (error instanceof UsageError) {
       console.error(`wireroom echo: ${error.message}\n\n${help}`);
@@ -57,6 +72,7 @@ export async function run(argv: string[]): Promise<number> {
 
 interface EchoConfig {
   port: number; host: string; maxMessageSize: number; maxFragments: number; heartbeatInterval: number; deflate: boolean; anyOrigin: boolean;
+  tls: { cert: Buffer; key: Buffer } | null;
 }
 
 const AS_BINARY = { binary: true };
@@ -73,6 +89,7 @@ function serve(config: EchoConfig): Promise<number> {
       port: config.port,
       host: config.host,
       backlog: 4096,
+      ...(config.tls ? { tls: config.tls, http2: true } : {}),
       maxMessageSize: config.maxMessageSize,
       maxFragments: config.maxFragments,
       heartbeatInterval: config.heartbeatInterval,
@@ -106,7 +123,9 @@ function serve(config: EchoConfig): Promise<number> {
     });
     server.on('listening', () => {
       const address = server.address();
-      console.log(`wireroom echo listening on ws://${config.host}:${address?.port ?? config.port} (deflate ${config.deflate ? 'on' : 'off'}) node ${process.version}`);
+      const scheme = config.tls ? 'wss' : 'ws';
+      const transports = config.tls ? ', HTTP/2 and HTTP/1.1' : '';
+      console.log(`wireroom echo listening on ${scheme}://${config.host}:${address?.port ?? config.port} (deflate ${config.deflate ? 'on' : 'off'}${transports}) node ${process.version}`);
     });
     const stop = (): void => {
       void server.close({ timeout: 2000 }).then(() => resolve(0));

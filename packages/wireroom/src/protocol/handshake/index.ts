@@ -35,3 +35,13 @@ export {
   type UpgradeRequest,
   type UpgradeRequestOptions,
 } from './server-handshake.js';
+export {
+  extendedConnectAcceptHeaders,
+  extendedConnectErrorResponse,
+  http2RequestHead,
+  validateExtendedConnect,
+  validateExtendedConnectResponse,
+  WEBSOCKET_PROTOCOL,
+  type ExtendedConnectOffer,
+  type Http2HeaderFields,
+} from './extended-connect.js';

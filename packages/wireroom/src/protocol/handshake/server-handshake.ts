@@ -129,6 +129,16 @@ export function validateUpgradeRequest(head: RequestHead, options: UpgradeReques
   if (keys !== 1 || !isValidClientKey(key)) return badRequest('Missing, repeated or invalid Sec-WebSocket-Key header');
   if (origins > 1) return badRequest('Repeated Origin header');
 
+  const offers = parseOffers(protocolValues, extensionValues);
+  if (offers instanceof HandshakeError) return offers;
+  return { key, path: head.target, host, origin, protocols: offers.protocols, extensions: offers.extensions, head };
+}
+
+/**
+ * @internal The subprotocols and extensions a client offered, across every header instance (shared by the
+ * HTTP/1.1 upgrade and the RFC 8441 extended CONNECT). An invalid, empty or repeating list: 400.
+ */
+export function parseOffers(protocolValues: readonly string[] | null, extensionValues: readonly string[] | null): { protocols: string[]; extensions: ExtensionOffer[] } | HandshakeError {
   const protocols: string[] = [];
   if (protocolValues !== null) {
     for (const value of protocolValues) {
@@ -150,7 +160,7 @@ export function validateUpgradeRequest(head: RequestHead, options: UpgradeReques
     }
   }
 
-  return { key, path: head.target, host, origin, protocols, extensions, head };
+  return { protocols, extensions };
 }
 
 /** Options of `buildAcceptResponse`. */
