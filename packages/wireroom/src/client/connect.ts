@@ -62,6 +62,8 @@ export async function connect(url: string | URL, options: ConnectOptions = {}): 
  */
 export function openClient(ws: WebSocket, url: string | URL, options: ConnectOptions): Promise<void> {
   const target = parseUrl(url);
+  const deflate = normalizeDeflateOptions(options.perMessageDeflate); // bad options throw here, not per attempt
+  if (deflate !== null) resolveDeflateOptions(deflate);
   ws.url = target.href;
   return follow(ws, target, options);
 }
