@@ -25,6 +25,7 @@ export const ENTRIES = [
   { subpath: '.', cjs: 'main.js', types: 'index.js', esm: 'index' },
   { subpath: './protocol', cjs: 'protocol/index.js', esm: 'protocol' },
   { subpath: './app', cjs: 'app/index.js', esm: 'app' },
+  { subpath: './web', cjs: 'compat/web.js', esm: 'web' },
 ];
 
 rmSync(join(root, 'dist'), { recursive: true, force: true });
