@@ -22,7 +22,9 @@ const require = createRequire(import.meta.url);
 
 /** The entry points: export subpath -> compiled CommonJS module under dist/cjs, and the ESM wrapper's name. */
 export const ENTRIES = [
-  { subpath: '.', cjs: 'main.js', types: 'index.js', esm: 'index' },
+  // The default export is the WebSocket class: its .d.mts names it (a CommonJS module's `default` seen from an ES
+  // module is the whole module.exports, so `export { default }` would give TypeScript the namespace).
+  { subpath: '.', cjs: 'main.js', types: 'index.js', esm: 'index', defaultExport: 'WebSocket' },
   { subpath: './protocol', cjs: 'protocol/index.js', esm: 'protocol' },
   { subpath: './app', cjs: 'app/index.js', esm: 'app' },
   { subpath: './web', cjs: 'compat/web.js', esm: 'web' },
@@ -63,6 +65,6 @@ for (const entry of ENTRIES) {
   writeFileSync(esmFile, `${header}import cjs from '${from}';\n\nexport const {\n${names.map((n) => `  ${n},`).join('\n')}\n} = cjs;\n${hasDefault ? 'export default cjs;\n' : ''}`);
   let typesFrom = from;
   if (entry.types) typesFrom = from.replace(/[^/]+$/, entry.types);
-  writeFileSync(esmFile.replace(/\.mjs$/, '.d.mts'), `${header}export * from '${typesFrom}';\n${hasDefault ? `export { default } from '${typesFrom}';\n` : ''}`);
+  writeFileSync(esmFile.replace(/\.mjs$/, '.d.mts'), `${header}export * from '${typesFrom}';\n${hasDefault ? `export { ${entry.defaultExport ?? 'default'} as default } from '${typesFrom}';\n` : ''}`);
 }
 console.log(`built dist/cjs and ${ENTRIES.length} ES module entry points in dist/esm`);

@@ -11,9 +11,10 @@
  * `WebSocket.WebSocketServer` and `WebSocket.createWebSocketStream`; in CommonJS `require('wireroom')` is that
  * class (see docs/migrating-from-ws.md).
  */
-import { WebSocketWithStatics } from './compat/ws.js';
+import './compat/ws.js'; // installs `new WebSocket(address)` and ws's statics before anything else runs
+import { WebSocket as DefaultWebSocket } from './connection/websocket.js';
 
-export default WebSocketWithStatics;
+export default DefaultWebSocket;
 export { createWebSocketStream, type WsClientOptions } from './compat/ws.js';
 export { WebSocket, type SendOptions, type SendCallback, type ConnectionOptions, type BackpressurePolicy, CONNECTION_DEFAULTS } from './connection/websocket.js';
 export { PreparedMessage, prepareMessage } from './connection/fanout.js';

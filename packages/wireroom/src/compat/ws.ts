@@ -99,16 +99,18 @@ setClientConnector((ws, address, protocols, options) => {
   });
 });
 
-/** ws's module shape: the class is the module, its other exports hang on it. */
-export interface WsModuleStatics {
-  Server: typeof WebSocketServer;
-  WebSocketServer: typeof WebSocketServer;
-  WebSocket: typeof WebSocket;
-  createWebSocketStream: typeof createWebSocketStream;
-}
-
+// ws's module shape: the class is the module, its other exports hang on it (typed by the augmentation below).
 Object.assign(WebSocket, { Server: WebSocketServer, WebSocketServer, WebSocket, createWebSocketStream });
 
-/** The default export: the WebSocket class with ws's statics. */
-export const WebSocketWithStatics = WebSocket as typeof WebSocket & WsModuleStatics;
+declare module '../connection/websocket.js' {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace WebSocket {
+    /** ws's alias of `WebSocketServer` (`new WebSocket.Server(options)`). */
+    const Server: typeof WebSocketServer;
+    const WebSocketServer: typeof import('../server/websocket-server.js').WebSocketServer;
+    const WebSocket: typeof import('../connection/websocket.js').WebSocket;
+    const createWebSocketStream: typeof import('./stream.js').createWebSocketStream;
+  }
+}
+
 export { createWebSocketStream };

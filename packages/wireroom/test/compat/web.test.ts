@@ -122,6 +122,7 @@ describe('wireroom/web WebSocket, side by side with undici', () => {
       states.push(ws.readyState);
       await closedEvent(ws);
       await until(() => trace.length === 3, 2000, 'close event');
+      await until(() => closes.has(id), 2000, 'the server to see the close');
       return { trace: trace.map((t) => t.replace(base, 'BASE')), states, server: closes.get(id), url: ws.url.replace(base, 'BASE').replace(id, 'ID'), protocol: ws.protocol, binaryType: ws.binaryType };
     }) as { trace: string[]; states: number[] };
     assert.deepEqual(record.trace, ['open:Event:1', 'message:MessageEvent:String:hello:BASE', 'close:CloseEvent:1000:done:true:3']);
