@@ -6,6 +6,10 @@
 //               bindings, with a .d.mts that re-exports its types. `import` and `require` therefore reach the
 //               same module instance: an object made through one is `instanceof` the class reached through the
 //               other (no dual-package hazard), and module state (the zlib job cap) exists once.
+//   dist/cjs/main.js  the CommonJS entry of 'wireroom' with ws's module shape: `module.exports` is the default
+//               export (the WebSocket class) with every named export as a property, so that
+//               `const WebSocket = require('wireroom'); new WebSocket.Server(...)` works as with ws. Its types are
+//               index.d.ts (named exports and `default`); the ES module wrapper re-exports both.
 // Usage: node scripts/build.mjs   (from the package directory; `npm run build`)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,9 +22,12 @@ const require = createRequire(import.meta.url);
 
 /** The entry points: export subpath -> compiled CommonJS module under dist/cjs, and the ESM wrapper's name. */
 export const ENTRIES = [
-  { subpath: '.', cjs: 'index.js', esm: 'index' },
+  // The default export is the WebSocket class: its .d.mts names it (a CommonJS module's `default` seen from an ES
+  // module is the whole module.exports, so `export { default }` would give TypeScript the namespace).
+  { subpath: '.', cjs: 'main.js', types: 'index.js', esm: 'index', defaultExport: 'WebSocket' },
   { subpath: './protocol', cjs: 'protocol/index.js', esm: 'protocol' },
   { subpath: './app', cjs: 'app/index.js', esm: 'app' },
+  { subpath: './web', cjs: 'compat/web.js', esm: 'web' },
 ];
 
 rmSync(join(root, 'dist'), { recursive: true, force: true });
@@ -28,11 +35,25 @@ const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
 const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 if (result.status !== 0) process.exit(result.status ?? 1);
 writeFileSync(join(root, 'dist/cjs/package.json'), '{ "type": "commonjs" }\n');
+writeFileSync(join(root, 'dist/cjs/main.js'), `'use strict';
+// CommonJS entry point of 'wireroom', in ws's module shape: the module is the WebSocket class (the default
+// export), and every named export is also a property of it (WebSocket.WebSocketServer, WebSocket.Server, ...).
+const lib = require('./index.js');
+const WebSocket = lib.default;
+for (const name of Object.keys(lib)) {
+  if (name === 'default' || Object.prototype.hasOwnProperty.call(WebSocket, name)) continue;
+  WebSocket[name] = lib[name];
+}
+// \`import WebSocket from 'wireroom'\` compiled by TypeScript without esModuleInterop reads .default.
+Object.defineProperty(WebSocket, 'default', { value: WebSocket, configurable: true });
+module.exports = WebSocket;
+`);
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 for (const entry of ENTRIES) {
   const cjsFile = join(root, 'dist/cjs', entry.cjs);
-  const names = Object.keys(require(cjsFile)).filter((name) => name !== '__esModule' && name !== 'default').sort();
+  const loaded = require(cjsFile);
+  const names = Object.keys(loaded).filter((name) => name !== '__esModule' && name !== 'default').sort();
   const bad = names.filter((name) => !IDENTIFIER.test(name));
   if (bad.length > 0) throw new Error(`${entry.cjs}: export names that an ES module cannot re-export: ${bad.join(', ')}`);
   const esmFile = join(root, 'dist/esm', `${entry.esm}.mjs`);
@@ -40,7 +61,10 @@ for (const entry of ENTRIES) {
   let from = relative(dirname(esmFile), cjsFile).split('\\').join('/');
   if (!from.startsWith('.')) from = `./${from}`;
   const header = `// ES module entry point of 'wireroom${entry.subpath.slice(1)}': re-exports the CommonJS build, so that import and require share one copy.\n`;
-  writeFileSync(esmFile, `${header}import cjs from '${from}';\n\nexport const {\n${names.map((n) => `  ${n},`).join('\n')}\n} = cjs;\n`);
-  writeFileSync(esmFile.replace(/\.mjs$/, '.d.mts'), `${header}export * from '${from}';\n`);
+  const hasDefault = typeof loaded === 'function';
+  writeFileSync(esmFile, `${header}import cjs from '${from}';\n\nexport const {\n${names.map((n) => `  ${n},`).join('\n')}\n} = cjs;\n${hasDefault ? 'export default cjs;\n' : ''}`);
+  let typesFrom = from;
+  if (entry.types) typesFrom = from.replace(/[^/]+$/, entry.types);
+  writeFileSync(esmFile.replace(/\.mjs$/, '.d.mts'), `${header}export * from '${typesFrom}';\n${hasDefault ? `export { ${entry.defaultExport ?? 'default'} as default } from '${typesFrom}';\n` : ''}`);
 }
 console.log(`built dist/cjs and ${ENTRIES.length} ES module entry points in dist/esm`);

@@ -6,15 +6,24 @@
  * - `WebSocket`: one connection, the same class on both sides.
  * - `prepareMessage()`: frame a message once for many recipients.
  * The sans-I/O protocol core is exported separately as `wireroom/protocol`.
+ *
+ * ws's module shape too: the default export is `WebSocket`, carrying `WebSocket.Server`,
+ * `WebSocket.WebSocketServer` and `WebSocket.createWebSocketStream`; in CommonJS `require('wireroom')` is that
+ * class (see docs/migrating-from-ws.md).
  */
-export { WebSocket, type SendOptions, type ConnectionOptions, type BackpressurePolicy, CONNECTION_DEFAULTS } from './connection/websocket.js';
+import './compat/ws.js'; // installs `new WebSocket(address)` and ws's statics before anything else runs
+import { WebSocket as DefaultWebSocket } from './connection/websocket.js';
+
+export default DefaultWebSocket;
+export { createWebSocketStream, type WsClientOptions } from './compat/ws.js';
+export { WebSocket, type SendOptions, type SendCallback, type ConnectionOptions, type BackpressurePolicy, CONNECTION_DEFAULTS } from './connection/websocket.js';
 export { PreparedMessage, prepareMessage } from './connection/fanout.js';
 export {
-  WebSocketServer, SERVER_DEFAULTS, type ServerOptions, type ShutdownOptions, type AuthResult, type HandshakeRequest, type OriginPolicy, type HostPolicy,
+  WebSocketServer, SERVER_DEFAULTS, type ServerOptions, type ShutdownOptions, type AuthResult, type HandshakeRequest, type VerifyClient, type VerifyClientInfo, type OriginPolicy, type HostPolicy,
 } from './server/websocket-server.js';
 export { connect, type ConnectOptions } from './client/connect.js';
 export { WireroomError, ProtocolError, HandshakeError, ErrorCodes, type ErrorCode } from './protocol/errors.js';
 export { CloseCode } from './protocol/constants.js';
 export { DEFAULT_LIMITS, type ProtocolLimits } from './protocol/limits.js';
 export type { DeflateOptions } from './protocol/extensions/permessage-deflate-negotiation.js';
-export type { DeflateCodecOptions } from './compression/permessage-deflate.js';
+export type { DeflateCodecOptions, ZlibOptionsSubset } from './compression/permessage-deflate.js';

@@ -11,9 +11,9 @@ import { buildClientRequest, generateKey, HttpHeadParser, validateServerResponse
 import {
   buildDeflateOffer, validateDeflateResponse, PERMESSAGE_DEFLATE, resolveDeflateOptions, type DeflateOptions,
 } from '../protocol/extensions/permessage-deflate-negotiation.js';
-import { PerMessageDeflate } from '../compression/permessage-deflate.js';
+import { normalizeDeflateOptions, PerMessageDeflate } from '../compression/permessage-deflate.js';
 import { resolveConnectionOptions, WebSocket, type ConnectionOptions } from '../connection/websocket.js';
-import { ConnectionSweeper } from '../connection/heartbeat.js';
+import { startClientHeartbeat } from '../connection/heartbeat.js';
 import type { ClientHttp2Session } from 'node:http2';
 import { connectHttp2 } from './http2-connect.js';
 
@@ -60,12 +60,33 @@ const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
  * for a bad URL or options; the socket error for network failures; `WS_ERR_HANDSHAKE_TIMEOUT` on timeout).
  */
 export async function connect(url: string | URL, options: ConnectOptions = {}): Promise<WebSocket> {
-  let target = parseUrl(url);
+  const ws = new WebSocket();
+  await openClient(ws, url, options);
+  return ws;
+}
+
+/**
+ * @internal Connects `ws` (made without an address): `connect()`, and `new WebSocket(address)` through the
+ * ws-compatible layer. A bad URL throws at once; the promise settles as `connect()`'s. `ws.close()` or
+ * `terminate()` while it runs destroys the socket and rejects.
+ */
+export function openClient(ws: WebSocket, url: string | URL, options: ConnectOptions): Promise<void> {
+  const target = parseUrl(url);
+  const deflate = normalizeDeflateOptions(options.perMessageDeflate); // bad options throw here, not per attempt
+  if (deflate !== null) resolveDeflateOptions(deflate);
+  ws.url = target.href;
+  return follow(ws, target, options);
+}
+
+async function follow(ws: WebSocket, first: Target, options: ConnectOptions): Promise<void> {
+  let target = first;
   let headers = { ...(options.headers ?? {}) };
   const maxRedirects = options.followRedirects ? options.maxRedirects ?? 5 : 0;
   for (let redirects = 0; ; redirects++) {
-    const outcome = (options.http2 ? await connectHttp2(target, headers, options) : null) ?? await attempt(target, headers, options);
-    if (outcome instanceof WebSocket) return outcome;
+    // HTTP/2 first when asked (null: no session, or no RFC 8441 on it: fall back to HTTP/1.1).
+    const viaHttp2 = options.http2 ? await connectHttp2(ws, target, headers, options) : null;
+    const outcome = viaHttp2 === null ? await attempt(ws, target, headers, options) : viaHttp2 === ws ? null : (viaHttp2 as Redirect);
+    if (outcome === null) return;
     if (redirects >= maxRedirects) {
       throw new HandshakeError(ErrorCodes.HANDSHAKE_INVALID_RESPONSE, outcome.status, `Unexpected redirect (${outcome.status}) to ${outcome.location}; set followRedirects to follow it`);
     }
@@ -115,9 +136,10 @@ interface Redirect {
   location: string;
 }
 
-function attempt(target: Target, headers: Record<string, string>, options: ConnectOptions): Promise<WebSocket | Redirect> {
+/** One HTTP exchange: attaches `ws` and resolves null, or resolves with the redirect to follow. */
+function attempt(ws: WebSocket, target: Target, headers: Record<string, string>, options: ConnectOptions): Promise<Redirect | null> {
   const key = generateKey();
-  const deflateOptions = options.perMessageDeflate === true ? {} : options.perMessageDeflate || null;
+  const deflateOptions = normalizeDeflateOptions(options.perMessageDeflate);
   const request = buildClientRequest({
     // The builder brackets IPv6 literals and appends the port itself: passing url.host here gave `Host: [127.0.0.1:80]`.
     host: target.host,
@@ -137,9 +159,10 @@ function attempt(target: Target, headers: Record<string, string>, options: Conne
     socket.setNoDelay(true);
     const parser = new HttpHeadParser('response');
     let settled = false;
-    const finish = (error: Error | null, value?: WebSocket | Redirect): void => {
+    const finish = (error: Error | null, value?: Redirect | null): void => {
       if (settled) return;
       settled = true;
+      ws._abortConnect = null;
       clearTimeout(timer);
       socket.removeListener('data', onData);
       socket.removeListener('error', onError);
@@ -147,8 +170,9 @@ function attempt(target: Target, headers: Record<string, string>, options: Conne
       if (error) {
         socket.destroy();
         reject(error);
-      } else resolve(value!);
+      } else resolve(value ?? null);
     };
+    ws._abortConnect = () => finish(new WireroomError(ErrorCodes.INVALID_STATE, 'WebSocket was closed before the connection was established'));
     const timer = setTimeout(() => {
       finish(new WireroomError('WS_ERR_HANDSHAKE_TIMEOUT', `Handshake with ${target.href} timed out`));
     }, options.handshakeTimeout ?? 10_000);
@@ -183,12 +207,11 @@ function attempt(target: Target, headers: Record<string, string>, options: Conne
         deflate = new PerMessageDeflate('client', params, deflateOptions);
         extensions = head.get('sec-websocket-extensions') ?? '';
       }
-      const ws = new WebSocket();
       ws.url = target.href;
       socket.pause();
-      finish(null, ws);
+      finish(null, null);
       ws._attach(socket, { role: 'client', protocol: validated.protocol, extensions, deflate, connection: resolveConnectionOptions(options) });
-      if ((options.heartbeatInterval ?? 0) > 0) startHeartbeat(ws, options);
+      startClientHeartbeat(ws, options);
       const rest = result.rest;
       setImmediate(() => ws._startReading(rest)); // after the caller's `await connect()` has added listeners
     };
@@ -197,16 +220,6 @@ function attempt(target: Target, headers: Record<string, string>, options: Conne
     socket.on('close', onClose);
     socket.once(target.secure ? 'secureConnect' : 'connect', () => socket.write(request));
   });
-}
-
-/** The server's heartbeat, for one client connection: the same sweeper over a set of one, stopped at 'close'. */
-function startHeartbeat(ws: WebSocket, options: ConnectOptions): void {
-  const sweeper = new ConnectionSweeper(new Set([ws]), {
-    heartbeatInterval: options.heartbeatInterval!,
-    heartbeatTimeout: options.heartbeatTimeout ?? 20_000,
-    idleTimeout: 0,
-  });
-  ws.once('close', () => sweeper.stop());
 }
 
 function isIp(host: string): boolean {

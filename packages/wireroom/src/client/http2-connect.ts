@@ -17,7 +17,7 @@ import { validateExtendedConnectResponse, WEBSOCKET_PROTOCOL } from '../protocol
 import { isToken } from '../protocol/handshake/http-chars.js';
 import { buildDeflateOffer, PERMESSAGE_DEFLATE, validateDeflateResponse } from '../protocol/extensions/permessage-deflate-negotiation.js';
 import { resolveConnectionOptions, WebSocket, type ConnectionOptions } from '../connection/websocket.js';
-import { ConnectionSweeper } from '../connection/heartbeat.js';
+import { startClientHeartbeat } from '../connection/heartbeat.js';
 
 /** What `connect()` resolved from the URL (the fields this module needs). */
 export interface Http2Target {
@@ -63,7 +63,7 @@ const users = new WeakMap<ClientHttp2Session, number>();
  * Opens a WebSocket over HTTP/2 to `target`. Resolves with the open WebSocket, a redirect to follow, or null
  * when the server does not offer RFC 8441 (`connect()` then uses HTTP/1.1); rejects like `connect()`.
  */
-export async function connectHttp2(target: Http2Target, headers: Record<string, string>, options: Http2ConnectOptions): Promise<WebSocket | Http2Redirect | null> {
+export async function connectHttp2(ws: WebSocket, target: Http2Target, headers: Record<string, string>, options: Http2ConnectOptions): Promise<WebSocket | Http2Redirect | null> {
   const given = typeof options.http2 === 'object' ? options.http2 : null;
   // Cleartext HTTP/2 (h2c) only with a session the application opened itself; `true` means TLS with ALPN h2.
   if (given === null && !target.secure) return null;
@@ -71,7 +71,7 @@ export async function connectHttp2(target: Http2Target, headers: Record<string, 
   const deadline = Date.now() + timeoutMs;
   const session = given !== null ? await settled(given, timeoutMs) : await withTimeout(sharedSession(target, options), timeoutMs, target);
   if (session === null) return null;
-  return openStream(session, target, headers, options, given === null, Math.max(0, deadline - Date.now()));
+  return openStream(ws, session, target, headers, options, given === null, Math.max(0, deadline - Date.now()));
 }
 
 function authorityOf(target: Http2Target): string {
@@ -140,7 +140,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, target: Http2Target): P
 }
 
 function openStream(
-  session: ClientHttp2Session, target: Http2Target, extra: Record<string, string>, options: Http2ConnectOptions, shared: boolean, timeoutMs: number,
+  ws: WebSocket, session: ClientHttp2Session, target: Http2Target, extra: Record<string, string>, options: Http2ConnectOptions, shared: boolean, timeoutMs: number,
 ): Promise<WebSocket | Http2Redirect> {
   const deflateOptions = options.perMessageDeflate === true ? {} : options.perMessageDeflate || null;
   const protocols = options.protocols ? [...options.protocols] : [];
@@ -206,17 +206,11 @@ function openStream(
         if (params instanceof HandshakeError) return finish(params);
         deflate = new PerMessageDeflate('client', params, deflateOptions);
       }
-      const ws = new WebSocket();
       ws.url = target.href;
       finish(null, ws);
       ws._attach(stream, { role: 'client', protocol: validated.protocol, extensions: deflate ? validated.extensionsHeader : '', deflate, connection: resolveConnectionOptions(options) });
       if (shared) holdSession(session, ws);
-      if ((options.heartbeatInterval ?? 0) > 0) {
-        const sweeper = new ConnectionSweeper(new Set([ws]), {
-          heartbeatInterval: options.heartbeatInterval!, heartbeatTimeout: options.heartbeatTimeout ?? 20_000, idleTimeout: 0,
-        });
-        ws.once('close', () => sweeper.stop());
-      }
+      startClientHeartbeat(ws, options);
       setImmediate(() => ws._startReading(EMPTY)); // after the caller's `await connect()` has added listeners
     });
   });

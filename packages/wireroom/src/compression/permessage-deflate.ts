@@ -28,6 +28,19 @@ import { sharedZlibLimiter, type ZlibJobLimiter } from './zlib-limiter.js';
 /** Default idle time after which a codec direction frees its zlib context (see `hibernateAfterMs`). */
 export const DEFAULT_HIBERNATE_AFTER_MS = 5000;
 
+/**
+ * ws's `zlibDeflateOptions` / `zlibInflateOptions`: the fields we can honour map to ours; the others are
+ * refused with a WireroomError rather than silently ignored (see docs/migrating-from-ws.md).
+ */
+export interface ZlibOptionsSubset {
+  /** zlib compression level 0-9 (our `level`). Deflate only. */
+  level?: number;
+  /** zlib memLevel 1-9 (our `memLevel`). Deflate only. */
+  memLevel?: number;
+  /** Accepted and has no effect: our codec sizes its output buffers itself (it changes nothing on the wire). */
+  chunkSize?: number;
+}
+
 /** `DeflateOptions` plus the settings that only concern the codec, not the negotiation. */
 export interface DeflateCodecOptions extends DeflateOptions {
   /**
@@ -37,6 +50,52 @@ export interface DeflateCodecOptions extends DeflateOptions {
    * (least memory, a context rebuild per message); `Infinity` never. Default 5000.
    */
   hibernateAfterMs?: number;
+  /** ws's shape: `level` and `memLevel` are used, `chunkSize` accepted; anything else throws. */
+  zlibDeflateOptions?: ZlibOptionsSubset;
+  /** ws's shape: `chunkSize` accepted; anything else throws (the window is the negotiated one). */
+  zlibInflateOptions?: Pick<ZlibOptionsSubset, 'chunkSize'>;
+}
+
+const CODEC_KEYS = new Set([
+  'serverNoContextTakeover', 'clientNoContextTakeover', 'serverMaxWindowBits', 'clientMaxWindowBits', 'level', 'memLevel',
+  'threshold', 'concurrencyLimit', 'hibernateAfterMs', 'zlibDeflateOptions', 'zlibInflateOptions',
+]);
+
+/**
+ * The `perMessageDeflate` option of a server or client, in our shape or ws's: false/undefined -> null (off),
+ * true -> {} (defaults), options -> options with ws's zlib fields mapped to ours. Throws WireroomError
+ * (WS_ERR_INVALID_ARGUMENT) on a field it cannot honour.
+ */
+export function normalizeDeflateOptions(option: boolean | DeflateCodecOptions | undefined | null): DeflateCodecOptions | null {
+  if (option === undefined || option === null || option === false) return null;
+  if (option === true) return {};
+  if (typeof option !== 'object') throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, 'perMessageDeflate must be a boolean or an object');
+  for (const key of Object.keys(option)) {
+    if (!CODEC_KEYS.has(key)) throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, `permessage-deflate option ${key} is not supported`);
+  }
+  const { zlibDeflateOptions, zlibInflateOptions, ...rest } = option;
+  const result: DeflateCodecOptions = { ...rest };
+  // ws: `clientMaxWindowBits: true` announces support for the parameter, which we always do.
+  if ((result.clientMaxWindowBits as unknown) === true) delete result.clientMaxWindowBits;
+  if (zlibDeflateOptions !== undefined) {
+    for (const [key, value] of Object.entries(zlibDeflateOptions)) {
+      if (key === 'level' || key === 'memLevel') {
+        if (rest[key] !== undefined && rest[key] !== value) {
+          throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, `permessage-deflate: ${key} and zlibDeflateOptions.${key} disagree`);
+        }
+        result[key] = value as number;
+      } else if (key !== 'chunkSize') throw unsupportedZlib('zlibDeflateOptions', key);
+    }
+  }
+  if (zlibInflateOptions !== undefined) {
+    for (const key of Object.keys(zlibInflateOptions)) if (key !== 'chunkSize') throw unsupportedZlib('zlibInflateOptions', key);
+  }
+  return result;
+}
+
+function unsupportedZlib(field: string, key: string): WireroomError {
+  const hint = key === 'windowBits' ? ' (the window is negotiated: use serverMaxWindowBits / clientMaxWindowBits)' : '';
+  return new WireroomError(ErrorCodes.INVALID_ARGUMENT, `permessage-deflate option ${field}.${key} is not supported${hint}`);
 }
 
 function resolveHibernateAfter(options: DeflateCodecOptions): number {

@@ -59,3 +59,17 @@ export class ConnectionSweeper {
     }
   }
 }
+
+/**
+ * The client's heartbeat (off unless `heartbeatInterval` > 0): the server's sweeper over a set of one,
+ * stopped at 'close'. Used by every client transport (HTTP/1.1 and HTTP/2).
+ */
+export function startClientHeartbeat(ws: WebSocket, options: { heartbeatInterval?: number; heartbeatTimeout?: number }): void {
+  if ((options.heartbeatInterval ?? 0) <= 0) return;
+  const sweeper = new ConnectionSweeper(new Set([ws]), {
+    heartbeatInterval: options.heartbeatInterval!,
+    heartbeatTimeout: options.heartbeatTimeout ?? 20_000,
+    idleTimeout: 0,
+  });
+  ws.once('close', () => sweeper.stop());
+}

@@ -20,17 +20,20 @@ const COALESCE_LIMIT = 8 * 1024;
  */
 const SMALL_FRAME = 1024;
 
-/** Writes frames in order with as few transport writes as possible. */
-export function writeFrames(transport: Transport, frames: readonly Buffer[]): void {
+/**
+ * Writes frames in order with as few transport writes as possible. `written`, if given, is the callback of the
+ * last write (called when every frame has been handed to the kernel, or with the write error).
+ */
+export function writeFrames(transport: Transport, frames: readonly Buffer[], written?: (error?: Error | null) => void): void {
   const count = frames.length;
   if (count === 1) {
-    transport.write(frames[0]!);
+    transport.write(frames[0]!, written);
     return;
   }
   let total = 0;
   for (let i = 0; i < count; i++) total += frames[i]!.length;
   if (total <= COALESCE_LIMIT) {
-    transport.write(Buffer.concat(frames as Buffer[], total));
+    transport.write(Buffer.concat(frames as Buffer[], total), written);
     return;
   }
   transport.cork();
@@ -53,8 +56,12 @@ export function writeFrames(transport: Transport, frames: readonly Buffer[]): vo
     }
   }
   writeRun(transport, frames, runStart, count, runBytes);
+  // The callback rides on an empty write behind the others: writes complete in order.
+  if (written !== undefined) transport.write(EMPTY, written);
   transport.uncork();
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function writeRun(transport: Transport, frames: readonly Buffer[], start: number, end: number, bytes: number): void {
   if (end - start === 1) transport.write(frames[start]!);

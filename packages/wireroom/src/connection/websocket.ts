@@ -27,12 +27,31 @@ import { WhatwgEvents } from './whatwg-events.js';
 export { CONNECTION_DEFAULTS, resolveConnectionOptions, type BackpressurePolicy, type ConnectionOptions, type ResolvedConnectionOptions } from './options.js';
 
 export interface SendOptions {
-  /** Send as binary (default: strings as text, everything else as binary). */
+  /** Send as binary (default: strings and numbers as text, everything else as binary). */
   binary?: boolean;
   /** Compress this message when permessage-deflate is negotiated (default true; the threshold still applies). */
   compress?: boolean;
   /** Split the message into frames of at most this many bytes (default: one frame). */
   fragmentSize?: number;
+  /** ws's option: only `true` (the default) is supported; `false` (a message sent over several calls) throws. */
+  fin?: boolean;
+  /** ws's option: must match the role (clients mask, servers do not) when given; anything else throws. */
+  mask?: boolean;
+}
+
+/** Called once the message has been written to the transport, or with the error that prevented it (as ws). */
+export type SendCallback = (error?: Error) => void;
+
+/**
+ * @internal How `new WebSocket(address, ...)` connects: installed by the client module (src/client/connect.ts),
+ * which sits above this layer. Without it (the class imported on its own) the constructor refuses an address.
+ */
+export type ClientConnector = (ws: WebSocket, address: string | URL, protocols: unknown, options: unknown) => void;
+let clientConnector: ClientConnector | null = null;
+
+/** @internal */
+export function setClientConnector(connector: ClientConnector): void {
+  clientConnector = connector;
 }
 
 const DEFAULT_RESOLVED = resolveConnectionOptions({});
@@ -108,6 +127,10 @@ export class WebSocket extends EventEmitter {
   _onClosed: ((ws: WebSocket) => void) | null = null;
 
   private whatwg: WhatwgEvents | null = null;
+  /** send() callbacks waiting for their bytes to reach the transport (null when none wait). */
+  private sendCallbacks: SendCallback[] | null = null;
+  /** @internal Aborts a connection attempt in progress (set by the client while connecting). */
+  _abortConnect: ((code: number, reason: string) => void) | null = null;
 
   /** 'nodebuffer' (default) or 'arraybuffer': the type of binary `data` in WHATWG message events. */
   get binaryType(): 'nodebuffer' | 'arraybuffer' {
@@ -129,12 +152,22 @@ export class WebSocket extends EventEmitter {
     this.bits = seen ? this.bits | MESSAGE_SEEN : this.bits & ~MESSAGE_SEEN;
   }
 
-  constructor() {
+  /**
+   * `new WebSocket()` makes a connection object for a server or `connect()` to attach. `new WebSocket(address,
+   * protocols?, options?)` connects to `address` as ws does: 'open' (or 'error' then 'close' 1006) comes on a
+   * later tick. `protocols` is a string or an array and may be left out; `options` are `connect()`'s, plus
+   * ws's client options (see docs/migrating-from-ws.md).
+   */
+  constructor(address?: string | URL, protocols?: string | readonly string[] | object, options?: object) {
     super();
     // EventEmitter keeps the listeners in a `{ __proto__: null }` object, which V8 stores as a dictionary
     // (~200 bytes per connection). An instance of a class whose prototype has a null prototype answers the same
     // look-ups (no inherited names) in fast mode, at a fraction of the size. Node's own events.js did this before.
     (this as unknown as { _events: object })._events = new ListenerTableClass();
+    if (address !== undefined && address !== null) {
+      if (clientConnector === null) throw new WireroomError(ErrorCodes.INVALID_STATE, 'The client is not loaded: import WebSocket from the package (wireroom), not from its connection module');
+      clientConnector(this, address, protocols, options);
+    }
   }
 
   private is(flag: number): boolean {
@@ -209,22 +242,41 @@ export class WebSocket extends EventEmitter {
    * Throws WireroomError(WS_ERR_INVALID_STATE) before the connection is open, never after: sending on a
    * closing or closed connection is reported with an 'error' event (if listened to) and returns false.
    */
-  send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: SendOptions): boolean {
+  send(data: string | number | Buffer | ArrayBuffer | ArrayBufferView, callback?: SendCallback): boolean;
+  send(data: string | number | Buffer | ArrayBuffer | ArrayBufferView, options?: SendOptions, callback?: SendCallback): boolean;
+  send(data: string | number | Buffer | ArrayBuffer | ArrayBufferView, options?: SendOptions | SendCallback, callback?: SendCallback): boolean {
+    if (typeof options === 'function') {
+      callback = options;
+      options = undefined;
+    }
+    if (typeof data === 'number') data = String(data); // ws sends numbers as text
     const core = this.core;
-    if (core === null || !core.canSend || this.is(TRANSPORT_CLOSED)) return this.sendRefused();
+    if (core === null || !core.canSend || this.is(TRANSPORT_CLOSED)) return this.sendRefused(callback);
     const isString = typeof data === 'string';
     if (!isString && !Buffer.isBuffer(data) && !(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data)) {
-      throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, 'send() takes a string, Buffer, ArrayBuffer or typed array');
+      throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, 'send() takes a string, number, Buffer, ArrayBuffer or typed array');
     }
+    if (options !== undefined) checkWsSendOptions(options, core.masksOutput);
     const binary = options?.binary ?? !isString;
     const fragmentSize = options?.fragmentSize ?? 0;
+    let status: SendStatusValue;
     if (this.deflate !== null && options?.compress !== false) {
       const payload = toBuffer(data);
-      if (this.deflate.shouldCompress(payload.length)) return this.sendResult(this.compressAndSend(payload, binary));
-      return this.sendResult(core.send(payload, binary, fragmentSize));
+      status = this.deflate.shouldCompress(payload.length) ? this.compressAndSend(payload, binary) : core.send(payload, binary, fragmentSize);
+    } else if (isString && !binary && fragmentSize <= 0) status = core.sendText(data as string);
+    else status = core.send(toBuffer(data as string | Buffer), binary, fragmentSize);
+    if (callback !== undefined) this.afterWrite(status, callback);
+    return this.sendResult(status);
+  }
+
+  /** Calls `callback` once what was queued so far has been written, or at once with the reason it was not queued. */
+  private afterWrite(status: SendStatusValue, callback: SendCallback): void {
+    if (status >= SendStatus.DROPPED) {
+      const error = new WireroomError(ErrorCodes.INVALID_STATE, status === SendStatus.DROPPED ? 'Message dropped by the backpressure policy' : 'Message not sent: the connection is failing');
+      process.nextTick(callback, error);
+      return;
     }
-    if (isString && !binary && fragmentSize <= 0) return this.sendResult(core.sendText(data));
-    return this.sendResult(core.send(toBuffer(data), binary, fragmentSize));
+    (this.sendCallbacks ??= []).push(callback);
   }
 
   /** Sends a message framed once by `prepareMessage()` (the same bytes for every recipient; see fanout.ts). */
@@ -318,11 +370,14 @@ export class WebSocket extends EventEmitter {
     this.core?.failWith(new ProtocolError(ErrorCodes.HEARTBEAT_TIMEOUT, CloseCode.INTERNAL_ERROR, 'keepalive ping timeout'));
   }
 
-  private sendRefused(): false {
+  private sendRefused(callback?: SendCallback): false {
     if (this.readyState === ReadyState.CONNECTING) {
       throw new WireroomError(ErrorCodes.INVALID_STATE, 'WebSocket is not open yet');
     }
-    this.emitError(new WireroomError(ErrorCodes.INVALID_STATE, 'WebSocket is closing or closed: message not sent'));
+    const error = new WireroomError(ErrorCodes.INVALID_STATE, 'WebSocket is closing or closed: message not sent');
+    // With a callback the error goes there only, as in ws; without one, to 'error' listeners if any.
+    if (callback !== undefined) process.nextTick(callback, error);
+    else this.emitError(error);
     return false;
   }
 
@@ -333,7 +388,10 @@ export class WebSocket extends EventEmitter {
     if (core === null || transport === null) return;
     const frames = core.takeOutput();
     if (transport.destroyed) return;
-    if (frames !== null) writeFrames(transport, frames);
+    // send() callbacks are due once every message queued before them has been handed to the transport.
+    const callbacks = this.sendCallbacks !== null && !core.hasQueuedOutput ? this.takeSendCallbacks() : null;
+    if (frames !== null) writeFrames(transport, frames, callbacks === null ? undefined : (error) => runSendCallbacks(callbacks, error));
+    else if (callbacks !== null) process.nextTick(runSendCallbacks, callbacks, null);
     if (this.is(END_AFTER_FLUSH) && core.closeSent && !core.hasQueuedOutput) {
       this.endTransport();
       return;
@@ -473,10 +531,19 @@ export class WebSocket extends EventEmitter {
     if (this.transport !== null) abortTransport(this.transport);
   }
 
-  /** @internal Cancels a connection attempt (overridden by the client). */
+  /** @internal Cancels a connection attempt: the client's socket is destroyed, then 'close' is emitted. */
   _abortConnecting(code: number, reason: string): void {
+    const abort = this._abortConnect;
+    this._abortConnect = null;
+    abort?.(code, reason);
     this.bits |= TRANSPORT_CLOSED;
     this.emitClose(code, reason, false);
+  }
+
+  private takeSendCallbacks(): SendCallback[] {
+    const callbacks = this.sendCallbacks!;
+    this.sendCallbacks = null;
+    return callbacks;
   }
 
   private startCloseTimer(): void {
@@ -529,6 +596,9 @@ export class WebSocket extends EventEmitter {
     }
     this.bits |= TRANSPORT_CLOSED;
     this.deflate?.close();
+    if (this.sendCallbacks !== null) {
+      runSendCallbacks(this.takeSendCallbacks(), new WireroomError(ErrorCodes.INVALID_STATE, 'The connection closed before the message was written'));
+    }
     const core = this.core;
     if (core === null) return;
     const clean = core.closeSent && core.closeReceived;
@@ -586,6 +656,23 @@ Object.defineProperties(WebSocket.prototype, {
   CLOSING: { value: ReadyState.CLOSING, enumerable: true },
   CLOSED: { value: ReadyState.CLOSED, enumerable: true },
 });
+
+function runSendCallbacks(callbacks: SendCallback[], error: Error | null | undefined): void {
+  for (const callback of callbacks) {
+    if (error) callback(error);
+    else callback();
+  }
+}
+
+/** ws's `fin` and `mask` send options: accepted where they describe what we do anyway, refused otherwise. */
+function checkWsSendOptions(options: SendOptions, masks: boolean): void {
+  if (options.fin === false) {
+    throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, 'send() with fin: false (one message over several calls) is not supported; use fragmentSize to send a message in several frames');
+  }
+  if (options.mask !== undefined && options.mask !== masks) {
+    throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, `send() with mask: ${options.mask} is not supported: ${masks ? 'clients must mask' : 'servers must not mask'} (RFC 6455 5.1)`);
+  }
+}
 
 /** A WHATWG-style listener: receives an event object ({ type, data } / { code, reason, wasClean } / { error }). */
 export type WhatwgListener = (event: any) => void; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -36,7 +36,7 @@ import {
 import { isHttp2Stream } from '../connection/transport.js';
 import { ParsedRequestHead } from '../protocol/handshake/http-head.js';
 import { negotiateDeflateOffers, resolveDeflateOptions, type DeflateOptions } from '../protocol/extensions/permessage-deflate-negotiation.js';
-import { PerMessageDeflate } from '../compression/permessage-deflate.js';
+import { normalizeDeflateOptions, PerMessageDeflate } from '../compression/permessage-deflate.js';
 import { resolveConnectionOptions, WebSocket, type ConnectionOptions, type ResolvedConnectionOptions } from '../connection/websocket.js';
 import { deliverPrepared, prepareMessage } from '../connection/fanout.js';
 import { isOriginAllowed, type HandshakeRequest, type OriginPolicy } from './origin.js';
@@ -93,8 +93,24 @@ export interface ServerOptions extends ConnectionOptions {
   authenticate?: (request: HandshakeRequest) => AuthResult | Promise<AuthResult>;
   /** Subprotocols this server speaks, in preference order; the first one the client offered is selected. */
   protocols?: readonly string[];
-  /** Custom subprotocol selection (overrides `protocols`): return one of `offered`, or false for none. */
-  handleProtocols?: (offered: readonly string[], request: HandshakeRequest) => string | false;
+  /**
+   * Custom subprotocol selection (overrides `protocols`), with ws's signature: return one of `offered` (a Set, in
+   * the client's order), or false for none. Called only when the client offered subprotocols, as in ws.
+   */
+  handleProtocols?: (offered: Set<string>, request: HandshakeRequest) => string | false;
+  /**
+   * ws's hook, an alternative to `authenticate`: `verifyClient(info)` returning a boolean, or
+   * `verifyClient(info, done)` calling `done(result, code?, message?, headers?)`. Refusals default to 401.
+   * Runs where `authenticate` does (after the protocol, Host and Origin checks), under `handshakeTimeout`.
+   */
+  verifyClient?: VerifyClient;
+  /**
+   * Keep the set of open connections in `clients` (default true). With false, `clients` is undefined, as in
+   * ws; the server still counts connections for `maxConnections` and closes them in `close()`.
+   */
+  clientTracking?: boolean;
+  /** ws's name for `maxMessageSize` (bytes). ws defaults to 100 MiB, we to 1 MiB. */
+  maxPayload?: number;
   /** permessage-deflate: false (default), true (defaults) or options (negotiation, level, memLevel, threshold, hibernateAfterMs). */
   perMessageDeflate?: boolean | DeflateCodecOptions;
   /** Most open connections plus handshakes in progress; more get 503. Default 10,000. */
@@ -122,6 +138,17 @@ export interface ServerOptions extends ConnectionOptions {
   idleTimeout?: number;
 }
 
+/** What ws's `verifyClient` receives. */
+export interface VerifyClientInfo {
+  origin: string | undefined;
+  secure: boolean;
+  req: HandshakeRequest;
+}
+
+export type VerifyClient =
+  | ((info: VerifyClientInfo) => boolean)
+  | ((info: VerifyClientInfo, done: (result: boolean, code?: number, message?: string, headers?: Record<string, string>) => void) => void);
+
 export const SERVER_DEFAULTS = {
   maxConnections: 10_000,
   handshakeTimeout: 10_000,
@@ -145,8 +172,13 @@ export interface ShutdownOptions {
  * 'error' (only listener-less errors of the listening socket are rethrown, as node:net does), 'close'.
  */
 export class WebSocketServer extends EventEmitter {
-  /** Open connections. */
-  readonly clients: Set<WebSocket> = new Set();
+  /** Open connections (undefined with `clientTracking: false`, as in ws). */
+  get clients(): Set<WebSocket> {
+    return this.tracking ? this.tracked : (undefined as unknown as Set<WebSocket>);
+  }
+  private readonly tracked: Set<WebSocket> = new Set();
+  private readonly tracking: boolean;
+  private readonly authenticate: ((request: HandshakeRequest) => AuthResult | Promise<AuthResult>) | undefined;
   /** Counters for metrics: `sharedCompressions` counts broadcasts compressed once for many recipients. */
   readonly stats = { sharedCompressions: 0 };
   private readonly options: ServerOptions;
@@ -170,14 +202,23 @@ export class WebSocketServer extends EventEmitter {
   private readonly deadlines: HandshakeDeadlines;
   /** Every connection's `_onClosed`: one function per server rather than a 'close' listener per connection. */
   private readonly forgetClient = (ws: WebSocket): void => {
-    this.clients.delete(ws);
+    this.tracked.delete(ws);
   };
   private closing = false;
   private closed: Promise<void> | null = null;
 
   constructor(options: ServerOptions = {}, onListening?: () => void) {
     super();
+    if (options.maxPayload !== undefined) {
+      if (options.maxMessageSize !== undefined) throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, 'Give maxPayload (ws) or maxMessageSize, not both');
+      options = { ...options, maxMessageSize: options.maxPayload };
+    }
+    if (options.verifyClient !== undefined && options.authenticate !== undefined) {
+      throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, 'Give verifyClient (ws) or authenticate, not both');
+    }
     this.options = options;
+    this.tracking = options.clientTracking !== false;
+    this.authenticate = options.verifyClient !== undefined ? fromVerifyClient(options.verifyClient) : options.authenticate;
     this.hostAllowed = createHostCheck(options.allowedHosts, options.host !== undefined ? [options.host] : []);
     this.limits = {
       maxConnections: options.maxConnections ?? SERVER_DEFAULTS.maxConnections,
@@ -187,10 +228,9 @@ export class WebSocketServer extends EventEmitter {
       idleTimeout: options.idleTimeout ?? SERVER_DEFAULTS.idleTimeout,
     };
     this.connection = resolveConnectionOptions(options);
-    const pmd = options.perMessageDeflate;
-    this.deflateOptions = pmd === true ? {} : pmd ? pmd : null;
+    this.deflateOptions = normalizeDeflateOptions(options.perMessageDeflate);
     if (this.deflateOptions) resolveDeflateOptions(this.deflateOptions); // throws on bad options, here rather than per connection
-    this.sweeper = new ConnectionSweeper(this.clients, this.limits);
+    this.sweeper = new ConnectionSweeper(this.tracked, this.limits);
     this.headLimits = resolveHeadLimits(options.headLimits ?? {}); // throws on bad limits, here rather than per connection
     this.deadlines = new HandshakeDeadlines(this, this.limits.handshakeTimeout, this.onHandshakeTimeout);
 
@@ -376,7 +416,7 @@ export class WebSocketServer extends EventEmitter {
       return;
     }
     if (terms === null) this.pendingHandshakes--; // refused
-    else if (this.options.authenticate) {
+    else if (this.authenticate) {
       socket.pause(); // frames that follow are read once the connection is set up
       void this.authenticateThenAccept(terms, head, request, socket, rest, callback);
     } else this.accept(terms, head, request, socket, rest, callback);
@@ -385,7 +425,7 @@ export class WebSocketServer extends EventEmitter {
   /** The protocol, origin and policy checks and the negotiation; null after refusing the request. */
   private negotiate(head: RequestHead, request: HandshakeRequest, socket: Duplex): AcceptTerms | null {
     if (this.closing) return this.reject(socket, request, 503, 'Server is shutting down');
-    if (this.clients.size + this.pendingHandshakes > this.limits.maxConnections) {
+    if (this.tracked.size + this.pendingHandshakes > this.limits.maxConnections) {
       return this.reject(socket, request, 503, 'Too many connections');
     }
     if (this.options.path !== undefined && pathOf(head.target) !== this.options.path) {
@@ -402,7 +442,7 @@ export class WebSocketServer extends EventEmitter {
 
     let protocol = '';
     if (this.options.handleProtocols) {
-      const chosen = this.options.handleProtocols(upgrade.protocols, request);
+      const chosen = upgrade.protocols.length === 0 ? false : this.options.handleProtocols(new Set(upgrade.protocols), request);
       if (chosen !== false) {
         if (!upgrade.protocols.includes(chosen)) return this.reject(socket, request, 500, 'Server selected a subprotocol the client did not offer');
         protocol = chosen;
@@ -427,7 +467,7 @@ export class WebSocketServer extends EventEmitter {
     let verdict: AuthResult | typeof TIMED_OUT;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const pending = this.options.authenticate!(request);
+      const pending = this.authenticate!(request);
       // A hook that never settles must not hold the socket and its maxConnections slot: it gets
       // handshakeTimeout, then 503; a verdict arriving later is ignored (the race has settled).
       verdict = isThenable(pending)
@@ -480,7 +520,7 @@ export class WebSocketServer extends EventEmitter {
       else socket.write(acceptResponseHead({ key, protocol, extensions }), 'latin1');
       ws = new WebSocket();
       ws.url = head.target;
-      this.clients.add(ws);
+      this.tracked.add(ws);
       ws._onClosed = this.forgetClient;
       socket.removeListener('error', swallow);
       ws._attach(socket, { role: 'server', protocol, extensions, deflate, connection: this.connection });
@@ -556,7 +596,14 @@ export class WebSocketServer extends EventEmitter {
    * (or 1012), wait up to `timeout` for the closing handshakes, then destroy what remains.
    * With `drain: true`, connections are left open to finish by themselves (still bounded by `timeout`).
    */
-  close(options: ShutdownOptions = {}): Promise<void> {
+  close(options?: ShutdownOptions | ((error?: Error) => void)): Promise<void> {
+    if (typeof options === 'function') {
+      // ws's form, close(callback): called once the server has closed.
+      const callback = options;
+      void this.close().then(() => callback());
+      return this.closed!;
+    }
+    options ??= {};
     if (this.closed) return this.closed;
     this.closing = true;
     this.sweeper.stop();
@@ -567,23 +614,23 @@ export class WebSocketServer extends EventEmitter {
     const timeout = options.timeout ?? 10_000;
     const code = options.code ?? CloseCode.GOING_AWAY;
     if (!options.drain) {
-      for (const ws of this.clients) ws.close(code, options.reason ?? (code === CloseCode.SERVICE_RESTART ? 'Server restarting' : 'Server shutting down'));
+      for (const ws of this.tracked) ws.close(code, options.reason ?? (code === CloseCode.SERVICE_RESTART ? 'Server restarting' : 'Server shutting down'));
     }
     const allClosed = new Promise<void>((resolve) => {
-      if (this.clients.size === 0) return resolve();
+      if (this.tracked.size === 0) return resolve();
       const timer = setTimeout(() => {
         // Resolved by check() once their 'close' events have run (destroy() always emits 'close'), so that
         // `clients` is empty and every 'close' was emitted when close() resolves.
-        for (const ws of this.clients) ws.terminate();
+        for (const ws of this.tracked) ws.terminate();
       }, timeout);
       timer.unref();
       const check = (): void => {
-        if (this.clients.size === 0) {
+        if (this.tracked.size === 0) {
           clearTimeout(timer);
           resolve();
         }
       };
-      for (const ws of this.clients) ws.once('close', () => setImmediate(check));
+      for (const ws of this.tracked) ws.once('close', () => setImmediate(check));
     });
     // Standalone HTTP/2: the sessions keep their TLS sockets (and so the listener) open: GOAWAY once the
     // WebSockets are closed (streams still open then finish first; the listener's close waits for them).
@@ -620,6 +667,28 @@ export class WebSocketServer extends EventEmitter {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** ws's verifyClient as an `authenticate` hook. */
+function fromVerifyClient(verify: VerifyClient): (request: HandshakeRequest) => AuthResult | Promise<AuthResult> {
+  const verdict = (ok: boolean, code?: number, message?: string, headers?: Record<string, string>): AuthResult => {
+    return ok ? true : { status: code ?? 401, reason: message, headers };
+  };
+  return (request) => {
+    const headers = request.headers;
+    const socket = request.socket as { encrypted?: boolean; authorized?: boolean };
+    const info: VerifyClientInfo = {
+      origin: (headers.origin ?? headers['sec-websocket-origin']) as string | undefined,
+      secure: socket.encrypted === true || socket.authorized === true,
+      req: request,
+    };
+    if (verify.length >= 2) {
+      return new Promise<AuthResult>((resolve) => {
+        (verify as (i: VerifyClientInfo, d: (...a: Parameters<typeof verdict>) => void) => void)(info, (...args) => resolve(verdict(...args)));
+      });
+    }
+    return verdict((verify as (i: VerifyClientInfo) => boolean)(info) === true);
+  };
+}
 
 /** What the handshake timer of `authenticateThenAccept` resolves with. */
 const TIMED_OUT: unique symbol = Symbol('wireroom.authenticationTimedOut');

@@ -42,8 +42,8 @@ describe('TypeScript consumers of the packed toolkit', () => {
       const file = c.format === 'esm' ? 'consumer.mts' : 'consumer.cts';
       // bundler + CommonJS: `import x = require()` takes the `require` condition.
       const imports = c.format === 'cjs' && c.resolution === 'bundler'
-        ? `import wireroom = require('wireroom');\nimport protocol = require('wireroom/protocol');\nimport appModule = require('wireroom/app');\nconst { WebSocketServer, prepareMessage, PreparedMessage } = wireroom;\nconst { WebSocketProtocol } = protocol;\nconst { App } = appModule;\ntype ServerOptions = wireroom.ServerOptions;\n`
-        : `import { WebSocketServer, prepareMessage, PreparedMessage, type ServerOptions } from 'wireroom';\nimport { WebSocketProtocol } from 'wireroom/protocol';\nimport { App } from 'wireroom/app';\n`;
+        ? `import wireroom = require('wireroom');\nimport protocol = require('wireroom/protocol');\nimport appModule = require('wireroom/app');\nimport webModule = require('wireroom/web');\nconst { WebSocketServer, prepareMessage, PreparedMessage } = wireroom;\nconst { WebSocketProtocol } = protocol;\nconst { App } = appModule;\nconst WebSocket = wireroom.default;\ntype WebSocket = InstanceType<typeof wireroom.WebSocket>;\nconst WebWebSocket = webModule.WebSocket;\ntype ServerOptions = wireroom.ServerOptions;\n`
+        : `import WebSocket, { WebSocketServer, prepareMessage, PreparedMessage, type ServerOptions } from 'wireroom';\nimport { WebSocketProtocol } from 'wireroom/protocol';\nimport { App } from 'wireroom/app';\nimport { WebSocket as WebWebSocket } from 'wireroom/web';\n`;
       writeFileSync(join(dir, file), `${imports}
 const options: ServerOptions = { noServer: true, maxMessageSize: 1024 };
 const server: InstanceType<typeof WebSocketServer> = new WebSocketServer(options);
@@ -51,7 +51,13 @@ const prepared: InstanceType<typeof PreparedMessage> = prepareMessage('hello');
 const app = new App();
 // @ts-expect-error: the types are real, not any
 const wrong: number = new WebSocketServer({ noServer: true });
-export { server, prepared, app, wrong, WebSocketProtocol };
+// ws's shape: the default export is the class, typed as a class (usable as a type), with WebSocket.Server.
+const client: WebSocket = new WebSocket('ws://127.0.0.1:1', ['chat'], { maxPayload: 1024 });
+const sent: boolean = client.send(42, (error?: Error) => void error);
+const wsServer: InstanceType<typeof WebSocketServer> = new WebSocket.Server({ noServer: true });
+const web: InstanceType<typeof WebWebSocket> = new WebWebSocket('ws://127.0.0.1:1');
+const state: number = web.readyState;
+export { server, prepared, app, wrong, WebSocketProtocol, client, sent, wsServer, state };
 `);
       writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
         compilerOptions: {

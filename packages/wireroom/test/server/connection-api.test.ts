@@ -204,17 +204,21 @@ describe('close() validation and send() after close', () => {
     assert.throws(() => ws.close('1000' as unknown as number), invalid);
     assert.throws(() => ws.ping(Buffer.alloc(126)), invalid);
     assert.throws(() => ws.pong('p'.repeat(126)), invalid);
-    assert.throws(() => ws.send(42 as unknown as string), invalid);
     assert.throws(() => ws.send({ not: 'data' } as unknown as string), invalid);
+    assert.throws(() => ws.send('x', { fin: false }), invalid); // ws's streaming form: not supported
+    assert.throws(() => ws.send('x', { mask: true }), invalid); // a server must not mask
     await delay(100);
     assert.equal(peer.frames.length, 0, 'nothing was sent');
     ws.ping(Buffer.alloc(125, 1)); // the largest allowed control payload
     ws.send(new Uint16Array([1, 2])); // typed arrays are binary
-    await until(() => peer.frames.length === 2, 2000, 'ping and message');
+    ws.send(42); // numbers are text, as in ws
+    await until(() => peer.frames.length === 3, 2000, 'ping and messages');
     assert.equal(peer.frames[0]!.opcode, 9);
     assert.equal(peer.frames[0]!.payload.length, 125);
     assert.equal(peer.frames[1]!.opcode, 2);
     assert.deepEqual([...peer.frames[1]!.payload], [...Buffer.from(new Uint16Array([1, 2]).buffer)]);
+    assert.equal(peer.frames[2]!.opcode, 1);
+    assert.equal(peer.frames[2]!.payload.toString(), '42');
   });
 
   it('simultaneous close from both sides completes cleanly on both', T, async () => {

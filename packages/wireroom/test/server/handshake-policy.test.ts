@@ -169,13 +169,14 @@ describe('subprotocols', () => {
     assert.equal(unasked.protocol, '');
   });
 
-  it('handleProtocols decides, sees the offers, and false selects none', T, async () => {
+  it('handleProtocols (ws signature: a Set of the offers, in order) decides, and false selects none', T, async () => {
     const offers: string[][] = [];
     const { server, url } = await startServer({
       protocols: ['ignored'],
       handleProtocols: (offered) => {
+        assert.ok(offered instanceof Set);
         offers.push([...offered]);
-        return offered.includes('b') ? 'b' : false;
+        return offered.has('b') ? 'b' : false;
       },
     });
     cleanup.server(server);
