@@ -42,7 +42,7 @@ export interface WsClientOptions extends ConnectOptions {
 const OWN_KEYS = new Set([
   'protocols', 'headers', 'origin', 'handshakeTimeout', 'perMessageDeflate', 'tls', 'followRedirects', 'maxRedirects',
   'heartbeatInterval', 'heartbeatTimeout', 'highWaterMark', 'maxBufferedAmount', 'backpressure', 'backpressureCloseCode',
-  'closeTimeout', 'maxMessageSize', 'maxFrameSize', 'maxFragments',
+  'closeTimeout', 'maxMessageSize', 'maxFrameSize', 'maxFragments', 'http2',
 ]);
 const TLS_KEYS = new Set([
   'ca', 'cert', 'key', 'pfx', 'passphrase', 'rejectUnauthorized', 'servername', 'checkServerIdentity', 'ciphers',

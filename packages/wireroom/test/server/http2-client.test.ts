@@ -4,6 +4,7 @@ import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as http2Connect, constants as h2, createSecureServer, type ServerHttp2Stream } from 'node:http2';
 import { connect } from '../../src/client/connect.js';
+import { WebSocket as WsCompatible } from '../../src/index.js'; // the ws-compatible constructor
 import { closeHttp2Sessions } from '../../src/client/http2-connect.js';
 import type { WebSocket } from '../../src/connection/websocket.js';
 import { HandshakeError } from '../../src/protocol/errors.js';
@@ -40,6 +41,20 @@ function nextMessage(ws: WebSocket): Promise<[Buffer, boolean]> {
 }
 
 describe('connect() over HTTP/2 against our server', () => {
+  it('the ws-compatible constructor takes { http2: true } and opens an extended CONNECT stream', T, async () => {
+    const { server, port } = await h2Server();
+    echo(server);
+    const versions: string[] = [];
+    server.on('connection', (_ws: WebSocket, request: { httpVersion?: string }) => versions.push(String(request.httpVersion)));
+    const ws = cleanup.socket(new WsCompatible(`wss://localhost:${port}/compat`, { http2: true, ca: tls.cert }));
+    await next(ws, 'open');
+    const echoed = nextMessage(ws);
+    ws.send('over h2');
+    assert.equal((await echoed)[0].toString(), 'over h2');
+    assert.deepEqual(versions, ['2.0']);
+  });
+
+
   it('50 WebSockets share one HTTP/2 session (one TCP connection) and each echoes text and binary', T, async () => {
     const { server, port } = await h2Server();
     echo(server);
