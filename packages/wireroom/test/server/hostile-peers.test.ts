@@ -208,7 +208,9 @@ describe('a broadcast flood with a stalled reader', () => {
       assert.ok(maxBuffered <= CAP + SLACK, `the stalled reader buffered ${maxBuffered} bytes`);
       const grown = settledRss() - rssBefore;
       t.diagnostic(`broadcast flood: stalled reader max buffered ${maxBuffered} B (cap ${CAP}), RSS after GC +${grown} B`);
-      assert.ok(grown < 48 * 1024 * 1024, `RSS grew by ${grown} bytes`);
+      // The cap bounds what is held (asserted above); RSS also keeps what the allocator does not hand back after
+      // 40 MB passed through (measured +14 to +51 MB after a full GC), so this bound is loose.
+      assert.ok(grown < 128 * 1024 * 1024, `RSS grew by ${grown} bytes`);
       // The flooder is still served: one more message comes back to it.
       flooder.send(0x1, 'after the flood');
       await until(() => recent.includes('after the flood'), 10_000, 'the flooder to be served');
