@@ -76,19 +76,25 @@ for (const deflate of [false, true]) {
   const label = deflate ? 'with permessage-deflate' : 'without compression';
   const offer = deflate ? { headers: { 'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits' } } : {};
 
+  /** An echo server and a raw peer that completed the handshake and then never reads. */
+  async function echoWithNonReader(cleanup: Cleanup): Promise<{ url: string; peer: RawPeer; ws: WebSocket }> {
+    const { server, port, url } = await startServer({ perMessageDeflate: deflate ? { threshold: 0 } : false });
+    server.on('connection', echo);
+    cleanup.server(server);
+    const accepted = nextConnection(server);
+    const peer = await rawWebSocket(port, '/', offer);
+    cleanup.socket(peer.socket);
+    const ws = await accepted;
+    assert.equal(ws.extensions !== '', deflate, 'permessage-deflate negotiated as offered');
+    peer.socket.pause(); // never reads
+    return { url, peer, ws };
+  }
+
   describe(`a peer that never reads, ${label}`, () => {
     it('a ping flood holds input at the high-water mark: the buffer stays under the high-water mark plus slack', T, async (t) => {
       const cleanup = new Cleanup();
       try {
-        const { server, port, url } = await startServer({ perMessageDeflate: deflate ? { threshold: 0 } : false });
-        server.on('connection', echo);
-        cleanup.server(server);
-        const accepted = nextConnection(server);
-        const peer = await rawWebSocket(port, '/', offer);
-        cleanup.socket(peer.socket);
-        const ws = await accepted;
-        assert.equal(ws.extensions !== '', deflate);
-        peer.socket.pause(); // never reads
+        const { url, peer, ws } = await echoWithNonReader(cleanup);
         let pings = 0;
         ws.on('ping', () => pings++);
         let maxBuffered = 0;
@@ -114,14 +120,7 @@ for (const deflate of [false, true]) {
     it('an echo flood pauses reading at the high-water mark: the rest stays in the kernel', T, async (t) => {
       const cleanup = new Cleanup();
       try {
-        const { server, port, url } = await startServer({ perMessageDeflate: deflate ? { threshold: 0 } : false });
-        server.on('connection', echo);
-        cleanup.server(server);
-        const accepted = nextConnection(server);
-        const peer = await rawWebSocket(port, '/', offer);
-        cleanup.socket(peer.socket);
-        const ws = await accepted;
-        peer.socket.pause();
+        const { url, peer, ws } = await echoWithNonReader(cleanup);
         let messages = 0;
         ws.on('message', () => messages++);
         let maxBuffered = 0;
