@@ -5,6 +5,7 @@
  * - `connect(url)`: open a client connection (ws:// and wss://).
  * - `WebSocket`: one connection, the same class on both sides.
  * - `prepareMessage()`: frame a message once for many recipients.
+ * - `WebSocketStream`: the WHATWG streams client (also in `wireroom/web`, with the WHATWG `WebSocket`).
  * The sans-I/O protocol core is exported separately as `wireroom/protocol`.
  *
  * ws's module shape too: the default export is `WebSocket`, carrying `WebSocket.Server`,
@@ -22,6 +23,9 @@ export {
   WebSocketServer, SERVER_DEFAULTS, type ServerOptions, type ShutdownOptions, type AuthResult, type HandshakeRequest, type VerifyClient, type VerifyClientInfo, type OriginPolicy, type HostPolicy,
 } from './server/websocket-server.js';
 export { connect, type ConnectOptions } from './client/connect.js';
+export {
+  WebSocketStream, WebSocketError, type WebSocketStreamOptions, type WebSocketCloseInfo, type WebSocketOpenInfo,
+} from './compat/websocket-stream.js';
 export { WireroomError, ProtocolError, HandshakeError, ErrorCodes, type ErrorCode } from './protocol/errors.js';
 export { CloseCode } from './protocol/constants.js';
 export { DEFAULT_LIMITS, type ProtocolLimits } from './protocol/limits.js';

@@ -57,6 +57,28 @@ type Queued = { data: Buffer | string | null; blob: Blob | null; binary: boolean
 /** RFC 7230 token characters, for subprotocol names. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
+/** @internal The URL steps of the WebSockets Standard: `SyntaxError` for a bad URL, scheme or a fragment. */
+export function parseWebSocketUrl(url: string | URL): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(String(url));
+  } catch {
+    throw new DOMException(`Invalid URL: ${String(url)}`, 'SyntaxError');
+  }
+  if (parsed.protocol === 'http:') parsed.protocol = 'ws:';
+  else if (parsed.protocol === 'https:') parsed.protocol = 'wss:';
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new DOMException(`The URL's scheme must be ws or wss, not ${parsed.protocol}`, 'SyntaxError');
+  if (parsed.hash !== '' || String(url).endsWith('#')) throw new DOMException('The URL must not have a fragment', 'SyntaxError');
+  return parsed;
+}
+
+/** @internal Subprotocols must be tokens, none repeated (case-insensitively): `SyntaxError` otherwise. */
+export function checkProtocols(list: readonly string[]): void {
+  if (list.some((p) => !TOKEN.test(p)) || new Set(list.map((p) => p.toLowerCase())).size !== list.length) {
+    throw new DOMException('Invalid or duplicated subprotocol', 'SyntaxError');
+  }
+}
+
 /** The WHATWG WebSocket. */
 export class WebSocket extends EventTarget {
   static readonly CONNECTING = CONNECTING;
@@ -81,20 +103,9 @@ export class WebSocket extends EventTarget {
 
   constructor(url: string | URL, protocols: string | string[] = []) {
     super();
-    let parsed: URL;
-    try {
-      parsed = new URL(String(url));
-    } catch {
-      throw new DOMException(`Invalid URL: ${String(url)}`, 'SyntaxError');
-    }
-    if (parsed.protocol === 'http:') parsed.protocol = 'ws:';
-    else if (parsed.protocol === 'https:') parsed.protocol = 'wss:';
-    if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new DOMException(`The URL's scheme must be ws or wss, not ${parsed.protocol}`, 'SyntaxError');
-    if (parsed.hash !== '' || String(url).endsWith('#')) throw new DOMException('The URL must not have a fragment', 'SyntaxError');
+    const parsed = parseWebSocketUrl(url);
     const list = typeof protocols === 'string' ? [protocols] : [...protocols];
-    if (list.some((p) => !TOKEN.test(p)) || new Set(list.map((p) => p.toLowerCase())).size !== list.length) {
-      throw new DOMException('Invalid or duplicated subprotocol', 'SyntaxError');
-    }
+    checkProtocols(list);
     this.#url = parsed;
 
     const connection = this.#connection;
@@ -273,3 +284,7 @@ Object.defineProperties(WebSocket.prototype, {
   CLOSING: { value: CLOSING, enumerable: true },
   CLOSED: { value: CLOSED, enumerable: true },
 });
+
+export {
+  WebSocketStream, WebSocketError, READABLE_HIGH_WATER_MARK, type WebSocketStreamOptions, type WebSocketCloseInfo, type WebSocketOpenInfo,
+} from './websocket-stream.js';
