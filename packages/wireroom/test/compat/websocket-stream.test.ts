@@ -272,7 +272,7 @@ describe('WebSocketStream, side by side with undici', () => {
       const writes = [await outcome(writable.getWriter().write(cannotStringify as unknown as string))];
       const again = new Stream(`${base}/echo`);
       const second = await within(again.opened, 10_000, 'opened');
-      writes.push(await outcome(second.writable.getWriter().write(new ArrayBuffer(8, { maxByteLength: 16 } as object))));
+      writes.push(await outcome(second.writable.getWriter().write(new (ArrayBuffer as unknown as new (length: number, options: object) => ArrayBuffer)(8, { maxByteLength: 16 }))));
       wss.close();
       again.close();
       await Promise.allSettled([wss.closed, again.closed]);
