@@ -286,5 +286,5 @@ Object.defineProperties(WebSocket.prototype, {
 });
 
 export {
-  WebSocketStream, WebSocketError, READABLE_HIGH_WATER_MARK, type WebSocketStreamOptions, type WebSocketCloseInfo, type WebSocketOpenInfo,
+  WebSocketStream, WebSocketError, READABLE_HIGH_WATER_MARK, type BinaryChunk, type WebSocketStreamOptions, type WebSocketCloseInfo, type WebSocketOpenInfo,
 } from './websocket-stream.js';

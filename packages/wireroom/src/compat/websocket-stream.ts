@@ -22,6 +22,9 @@ import { checkProtocols, parseWebSocketUrl, WEB_MAX_MESSAGE_SIZE } from './web.j
 /** Bytes (string characters) the readable queues before the connection stops reading. */
 export const READABLE_HIGH_WATER_MARK = 64 * 1024;
 
+/** What the writable takes besides strings: an ArrayBuffer or a view on one (WebIDL's BufferSource). */
+export type BinaryChunk = ArrayBuffer | ArrayBufferView;
+
 /** `WebSocketStream`'s options. */
 export interface WebSocketStreamOptions {
   /** Subprotocols to offer, in preference order (a sequence: a lone string is a TypeError, as in WebIDL). */
@@ -39,7 +42,7 @@ export interface WebSocketCloseInfo {
 /** What `opened` resolves to. */
 export interface WebSocketOpenInfo {
   readable: ReadableStream<string | Uint8Array>;
-  writable: WritableStream<string | BufferSource>;
+  writable: WritableStream<string | BinaryChunk>;
   /** The subprotocol the server chose, or ''. */
   protocol: string;
   /** The extensions in use (the Sec-WebSocket-Extensions response header), or ''. */
@@ -217,7 +220,7 @@ export class WebSocketStream {
       highWaterMark: READABLE_HIGH_WATER_MARK,
       size: (chunk) => (typeof chunk === 'string' ? chunk.length : chunk!.byteLength),
     });
-    const writable = new WritableStream<string | BufferSource>({
+    const writable = new WritableStream<string | BinaryChunk>({
       start: (controller) => {
         this.#writable = controller;
       },
@@ -232,7 +235,7 @@ export class WebSocketStream {
     this.#opened.resolve({ readable, writable, protocol: connection.protocol, extensions: connection.extensions });
   }
 
-  #write(chunk: string | BufferSource): Promise<void> {
+  #write(chunk: string | BinaryChunk): Promise<void> {
     let data: string | Buffer;
     let binary: boolean;
     if (ArrayBuffer.isView(chunk)) {
