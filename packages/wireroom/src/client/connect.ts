@@ -7,6 +7,7 @@ import type { DeflateCodecOptions } from '../compression/permessage-deflate.js';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { ErrorCodes, HandshakeError, WireroomError } from '../protocol/errors.js';
+import { CloseCode } from '../protocol/constants.js';
 import { buildClientRequest, generateKey, HttpHeadParser, validateServerResponse, type ResponseHead } from '../protocol/handshake/index.js';
 import {
   buildDeflateOffer, validateDeflateResponse, PERMESSAGE_DEFLATE, resolveDeflateOptions, type DeflateOptions,
@@ -16,6 +17,7 @@ import { resolveConnectionOptions, WebSocket, type ConnectionOptions } from '../
 import { startClientHeartbeat } from '../connection/heartbeat.js';
 import type { ClientHttp2Session } from 'node:http2';
 import { connectHttp2 } from './http2-connect.js';
+import { ClientHandshakeRequest, ClientHandshakeResponse } from './handshake-messages.js';
 
 export interface ConnectOptions extends ConnectionOptions {
   /** Subprotocols to offer, in preference order. */
@@ -91,7 +93,21 @@ async function follow(ws: WebSocket, first: Target, options: ConnectOptions): Pr
       throw new HandshakeError(ErrorCodes.HANDSHAKE_INVALID_RESPONSE, outcome.status, `Unexpected redirect (${outcome.status}) to ${outcome.location}; set followRedirects to follow it`);
     }
     const next = parseUrl(new URL(outcome.location, target.href.replace(/^ws/, 'http')));
-    if (next.origin !== target.origin) {
+    if (ws.listenerCount('redirect') > 0) {
+      // ws's 'redirect' (url, request): the application sees the next request and decides about its headers
+      // (credentials are not dropped for it, as in ws).
+      let destroyedWith: Error | undefined;
+      let destroyed = false;
+      const request = new ClientHandshakeRequest(next, headers, false, (error) => {
+        destroyed = true;
+        destroyedWith = error;
+      });
+      ws.url = next.href;
+      ws.emit('redirect', next.href, request);
+      if (ws.readyState !== WebSocket.CONNECTING) throw new WireroomError(ErrorCodes.INVALID_STATE, 'WebSocket was closed before the connection was established');
+      if (destroyed) throw destroyedWith ?? new WireroomError(ErrorCodes.INVALID_STATE, 'The redirected request was aborted');
+      headers = request._headers();
+    } else if (next.origin !== target.origin) {
       headers = Object.fromEntries(Object.entries(headers).filter(([name]) => !CREDENTIAL_HEADERS.includes(name.toLowerCase())));
     }
     target = next;
@@ -187,6 +203,11 @@ function attempt(ws: WebSocket, target: Target, headers: Record<string, string>,
         socket.destroy();
         return finish(null, { status: head.status, location: head.get('location')! });
       }
+      if (head.status !== 101 && ws.listenerCount('unexpected-response') > 0) return handOver(head, result.rest);
+      if (head.status === 101 && ws.listenerCount('upgrade') > 0) {
+        ws.emit('upgrade', new ClientHandshakeResponse(head)._endNow());
+        if (settled) return; // closed or terminated by a listener
+      }
       const validated = validateServerResponse(head, {
         key,
         protocols: options.protocols ? [...options.protocols] : [],
@@ -214,6 +235,29 @@ function attempt(ws: WebSocket, target: Target, headers: Record<string, string>,
       startClientHeartbeat(ws, options);
       const rest = result.rest;
       setImmediate(() => ws._startReading(rest)); // after the caller's `await connect()` has added listeners
+    };
+    /**
+     * ws's 'unexpected-response' (request, response), emitted only when listened to: no error is raised, the
+     * application reads the response and ends the attempt (terminate(), close(), request.destroy()). When the
+     * server closes the connection first, 'close' (1006) follows without an 'error'. The handshake time limit
+     * still applies.
+     */
+    const handOver = (head: ResponseHead, rest: Buffer): void => {
+      socket.removeListener('data', onData);
+      socket.removeListener('close', onClose);
+      const response = new ClientHandshakeResponse(head);
+      const request = new ClientHandshakeRequest(target, headers, true, (error) => {
+        if (error !== undefined) finish(error);
+        else socket.destroy();
+      });
+      socket.on('data', (chunk: Buffer) => response._onData(chunk));
+      socket.on('end', () => response._onEnd());
+      socket.on('close', () => {
+        response._onEnd();
+        if (!settled) ws._abortConnecting(CloseCode.ABNORMAL, '');
+      });
+      response._readBody(socket, rest);
+      ws.emit('unexpected-response', request, response);
     };
     socket.on('data', onData);
     socket.on('error', onError);

@@ -81,7 +81,9 @@ const ARRAYBUFFER = 512; // binaryType 'arraybuffer'
 
 /**
  * A WebSocket connection. EventEmitter events: 'open', 'message' (data: Buffer, isBinary), 'ping', 'pong',
- * 'close' (code, reason, wasClean), 'error' (WireroomError), 'drain'. The WHATWG style (`onmessage`,
+ * 'close' (code, reason, wasClean), 'error' (WireroomError), 'drain'. Clients made with `new WebSocket(address)`
+ * also emit ws's handshake events: 'upgrade' (response), 'unexpected-response' (request, response: with a
+ * listener no error is raised), 'redirect' (url, request) (see src/client/handshake-messages.ts). The WHATWG style (`onmessage`,
  * `addEventListener('message', e => e.data)`) works too; there text arrives as a string.
  */
 export class WebSocket extends EventEmitter {

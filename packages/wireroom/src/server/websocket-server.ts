@@ -169,7 +169,10 @@ export interface ShutdownOptions {
 
 /**
  * A WebSocket server. Events: 'listening', 'connection' (ws, request), 'rejected' (status, reason, request),
- * 'error' (only listener-less errors of the listening socket are rethrown, as node:net does), 'close'.
+ * 'error' (only listener-less errors of the listening socket are rethrown, as node:net does), 'close'; and ws's
+ * 'headers' (lines, request: the 101 response's lines, which listeners may change; HTTP/1.1 only) and
+ * 'wsClientError' (error: HandshakeError, socket, request: a malformed upgrade request; with a listener the
+ * application answers on the socket, without one the server answers with `error.status`).
  */
 export class WebSocketServer extends EventEmitter {
   /** Open connections (undefined with `clientTracking: false`, as in ws). */
@@ -432,7 +435,14 @@ export class WebSocketServer extends EventEmitter {
       return this.reject(socket, request, 404, 'Not found');
     }
     const upgrade = isHttp2Stream(socket) ? validateExtendedConnect(head) : validateUpgradeRequest(head);
-    if (upgrade instanceof HandshakeError) return this.reject(socket, request, upgrade.status, upgrade.message, upgrade.headers);
+    if (upgrade instanceof HandshakeError) {
+      // ws's 'wsClientError' (error, socket, request): with a listener, the application answers on the socket.
+      if (this.listenerCount('wsClientError') > 0) {
+        this.emit('wsClientError', upgrade, socket, request);
+        return null;
+      }
+      return this.reject(socket, request, upgrade.status, upgrade.message, upgrade.headers);
+    }
     if (!this.hostAllowed(upgrade.host, (request.socket as { localAddress?: string }).localAddress)) {
       return this.reject(socket, request, HOST_REFUSED.status, HOST_REFUSED.reason);
     }
@@ -517,7 +527,11 @@ export class WebSocketServer extends EventEmitter {
     try {
       const { key, protocol, extensions, deflate } = terms;
       if (isHttp2Stream(socket)) (socket as ServerHttp2Stream).respond(extendedConnectAcceptHeaders({ protocol, extensions }));
-      else socket.write(acceptResponseHead({ key, protocol, extensions }), 'latin1');
+      else {
+        let response = acceptResponseHead({ key, protocol, extensions });
+        if (this.listenerCount('headers') > 0) response = this.userHeaders(response, request);
+        socket.write(response, 'latin1');
+      }
       ws = new WebSocket();
       ws.url = head.target;
       this.tracked.add(ws);
@@ -530,6 +544,19 @@ export class WebSocketServer extends EventEmitter {
     } catch (error) {
       this.hookFailed(error, ws, socket, request, reading ? EMPTY : rest);
     }
+  }
+
+  /**
+   * ws's 'headers' (headers, request): the lines of the 101 response (status line first, no CRLF), which listeners
+   * may change before it is written. A line holding CR, LF or NUL, or anything but strings, is refused (500).
+   */
+  private userHeaders(response: string, request: HandshakeRequest): string {
+    const lines = response.slice(0, -4).split('\r\n');
+    this.emit('headers', lines, request);
+    if (!Array.isArray(lines) || lines.some((line) => typeof line !== 'string' || /[\r\n\0]/.test(line))) {
+      throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, "A 'headers' listener made an invalid response line");
+    }
+    return lines.join('\r\n') + '\r\n\r\n';
   }
 
   /**
