@@ -57,6 +57,18 @@ type Queued = { data: Buffer | string | null; blob: Blob | null; binary: boolean
 /** RFC 7230 token characters, for subprotocol names. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
+/** WebIDL's `[Clamp] unsigned short`: NaN is 0, the value is clamped to 0-65535 and rounded half to even. */
+function clampUnsignedShort(value: unknown): number {
+  const n = Number(value);
+  if (Number.isNaN(n)) return 0;
+  const x = Math.min(Math.max(n, 0), 65535);
+  const floor = Math.floor(x);
+  const fraction = x - floor;
+  if (fraction > 0.5) return floor + 1;
+  if (fraction < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
 /** @internal The URL steps of the WebSockets Standard: `SyntaxError` for a bad URL, scheme or a fragment. */
 export function parseWebSocketUrl(url: string | URL): URL {
   let parsed: URL;
@@ -96,6 +108,8 @@ export class WebSocket extends EventTarget {
   #closing = false;
   #closeDispatched = false;
   #afterClose = 0;
+  /** Data bytes given to the connection whose write has not completed (the standard's bufferedAmount counts data only). */
+  #unwritten = 0;
   /** Sends waiting behind a Blob being read, in call order (null when none waits). */
   #queue: Queued[] | null = null;
   #queuedBytes = 0;
@@ -103,6 +117,7 @@ export class WebSocket extends EventTarget {
 
   constructor(url: string | URL, protocols: string | string[] = []) {
     super();
+    if (arguments.length === 0) throw new TypeError("Failed to construct 'WebSocket': 1 argument required, but only 0 present.");
     const parsed = parseWebSocketUrl(url);
     const list = typeof protocols === 'string' ? [protocols] : [...protocols];
     checkProtocols(list);
@@ -147,8 +162,9 @@ export class WebSocket extends EventTarget {
     return state;
   }
 
+  /** Bytes of application data sent and not yet handed to the kernel (frame headers and control frames not counted). */
   get bufferedAmount(): number {
-    return this.#connection.bufferedAmount + this.#queuedBytes + this.#afterClose;
+    return this.#unwritten + this.#queuedBytes + this.#afterClose;
   }
 
   get extensions(): string {
@@ -189,7 +205,7 @@ export class WebSocket extends EventTarget {
       return;
     }
     if (this.#queue === null && item.blob === null) {
-      this.#connection.send(item.data!, { binary: item.binary });
+      this.#sendNow(item);
       return;
     }
     // Behind a Blob being read: wait, to keep the call order.
@@ -206,15 +222,24 @@ export class WebSocket extends EventTarget {
       if (item.blob !== null) item.data = Buffer.from(await item.blob.arrayBuffer());
       queue.shift();
       this.#queuedBytes -= item.size;
-      if (this.#connection.readyState === OPEN) this.#connection.send(item.data!, { binary: item.binary });
+      if (this.#connection.readyState === OPEN) this.#sendNow(item);
     }
     this.#queue = null;
   }
 
+  #sendNow(item: Queued): void {
+    const size = item.size;
+    this.#unwritten += size;
+    // The callback comes once the bytes are written (or the connection failed): they leave bufferedAmount then.
+    this.#connection.send(item.data!, { binary: item.binary }, () => {
+      this.#unwritten -= size;
+    });
+  }
+
   close(code?: number, reason?: string): void {
     if (code !== undefined) {
-      code = Number(code);
-      if (!Number.isInteger(code) || (code !== 1000 && (code < 3000 || code > 4999))) {
+      code = clampUnsignedShort(code);
+      if (code !== 1000 && (code < 3000 || code > 4999)) {
         throw new DOMException(`The close code must be 1000 or in 3000-4999, got ${code}`, 'InvalidAccessError');
       }
     }
