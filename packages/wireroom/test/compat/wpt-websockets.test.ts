@@ -5,10 +5,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { WebSocket as UndiciWebSocket } from 'undici';
 import { WebSocketServer as WsServer } from 'ws';
 import { WebSocket as WireroomWebSocket } from '../../src/compat/web.js';
-import { HOST, until, within } from '../helpers/loopback.js';
+import { delay, HOST, until, within } from '../helpers/loopback.js';
 
 const T = { timeout: 30_000 };
 type Ctor = new (url: string | URL, protocols?: string | string[], ...rest: unknown[]) => any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -19,6 +20,10 @@ let PORT = 0;
 /** WPT's SCHEME_DOMAIN_PORT and its echo handler's URL. */
 let ORIGIN = '';
 let ECHO = '';
+/** A server that accepts TCP and never answers the handshake (WPT's sleep_10_v13). */
+let silent: NetServer;
+let SLEEP = '';
+const silentSockets = new Set<Socket>();
 
 before(async () => {
   server = new WsServer({ host: HOST, port: 0, handleProtocols: (protocols) => protocols.values().next().value ?? false });
@@ -26,6 +31,13 @@ before(async () => {
   PORT = (server.address() as { port: number }).port;
   ORIGIN = `ws://${HOST}:${PORT}`;
   ECHO = `${ORIGIN}/echo`;
+  silent = createNetServer((socket) => {
+    silentSockets.add(socket);
+    socket.on('error', () => {});
+  });
+  silent.listen(0, HOST);
+  await once(silent, 'listening');
+  SLEEP = `ws://${HOST}:${(silent.address() as { port: number }).port}/sleep_10_v13`;
   server.on('connection', (ws) => {
     ws.on('message', (data, isBinary) => {
       if (!isBinary && data.toString() === 'Goodbye') ws.close(1000, 'Goodbye'); // Close-server-initiated-close
@@ -35,6 +47,8 @@ before(async () => {
 });
 
 after(() => {
+  for (const s of silentSockets) s.destroy();
+  silent.close();
   for (const c of server.clients) c.terminate();
   server.close();
 });
@@ -49,8 +63,8 @@ function thrown(fn: () => unknown): string {
 }
 
 /** Runs `scenario` with both implementations; both records must equal `expected` (WPT's expectation). */
-async function bothObserve(expected: unknown, scenario: (Impl: Ctor) => unknown): Promise<void> {
-  for (const [name, Impl] of IMPLEMENTATIONS) {
+async function bothObserve(expected: unknown, scenario: (Impl: Ctor) => unknown, implementations = IMPLEMENTATIONS): Promise<void> {
+  for (const [name, Impl] of implementations) {
     assert.deepEqual(await scenario(Impl), expected, `${name} observes what the web-platform-tests expect`);
   }
 }
@@ -279,6 +293,69 @@ describe('web-platform-tests websockets/: bufferedAmount', () => {
       const record: unknown[] = [ws.bufferedAmount];
       await until(() => ws.bufferedAmount === 0, 10_000, 'bufferedAmount to fall to 0');
       record.push(ws.bufferedAmount);
+      ws.close();
+      return record;
+    });
+  });
+});
+
+describe('web-platform-tests websockets/interfaces/WebSocket/', () => {
+  // undici dispatches error and close inside close() (before the page could set onclose, as this test does): ours alone.
+  it('close/close-connecting: close() while connecting is CLOSING, then one unclean close event in CLOSED; no open (ours alone: undici dispatches the events inside close())', T, async () => {
+    await bothObserve([0, 2, ['close', 3, false]], async (Impl) => {
+      const connected = silentSockets.size;
+      const ws = new Impl(SLEEP);
+      const events: unknown[] = [];
+      ws.onopen = (): void => { events.push('open'); };
+      await until(() => silentSockets.size > connected, 10_000, 'the TCP connection');
+      const record: unknown[] = [ws.readyState];
+      ws.close();
+      record.push(ws.readyState);
+      const closed = closeEvent(ws);
+      ws.addEventListener('close', (e: { wasClean: boolean }) => events.push(['close', ws.readyState, e.wasClean]));
+      await closed;
+      await delay(100); // nothing else may follow
+      record.push(...events);
+      return record;
+    }, IMPLEMENTATIONS.filter(([name]) => name === 'wireroom'));
+  });
+
+  it('close/close-multiple and close/close-nested: one close event, whatever close() is called again (readyState stays CLOSED in the handler)', T, async () => {
+    await bothObserve([2, 1, [3, 3], 1], async (Impl) => {
+      const nested = await opened(Impl);
+      let count = 0;
+      const states: number[] = [];
+      nested.onclose = (): void => {
+        count++;
+        if (count === 1) {
+          states.push(nested.readyState);
+          nested.close();
+          states.push(nested.readyState);
+        }
+      };
+      nested.close();
+      const record: unknown[] = [nested.readyState];
+      await until(() => count > 0, 10_000, 'the close event');
+      await delay(100);
+      record.push(count, states);
+      const multiple = new Impl(ECHO);
+      let closes = 0;
+      multiple.onclose = (): void => { closes++; };
+      multiple.close();
+      multiple.close();
+      multiple.close();
+      await until(() => closes > 0, 10_000, 'the close event');
+      await delay(100);
+      record.push(closes);
+      return record;
+    });
+  });
+
+  it('constants: CONNECTING, OPEN, CLOSING, CLOSED on the interface and its instances', T, async () => {
+    await bothObserve([[0, 1, 2, 3], [0, 1, 2, 3]], (Impl) => {
+      const ws = new Impl(ECHO);
+      const names = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
+      const record = [names.map((n) => (Impl as unknown as Record<string, number>)[n]), names.map((n) => ws[n])];
       ws.close();
       return record;
     });
