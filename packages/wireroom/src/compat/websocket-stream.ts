@@ -99,6 +99,7 @@ export class WebSocketStream {
   #readableDone = false;
   #handshakeAborted = false;
   #wasOpen = false;
+  #closeStarted = false;
   /** The write waiting for the output to go under its high-water mark. */
   #pendingWrite: Deferred<void> | null = null;
   /** The writable's close(), waiting for the closing handshake. */
@@ -187,6 +188,10 @@ export class WebSocketStream {
     }
     if (code === null) connection.close();
     else connection.close(code, reason);
+    // Messages that arrive once closing has started are dropped (the draft's "ready state is not OPEN"); reading
+    // resumes so that the peer's close frame, behind whatever the reader left unread, is seen.
+    this.#closeStarted = true;
+    if (connection.isPaused) connection.resume();
   }
 
   /** The abort and cancel steps: a WebSocketError's code and reason are sent; any other reason closes plainly. */
@@ -271,7 +276,7 @@ export class WebSocketStream {
 
   #onMessage(data: Buffer, isBinary: boolean): void {
     const controller = this.#readable;
-    if (controller === null || this.#readableDone) return;
+    if (controller === null || this.#readableDone || this.#closeStarted) return;
     controller.enqueue(isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString('utf8'));
     // The queue is full: stop reading the socket until the reader pulls.
     if ((controller.desiredSize ?? 0) <= 0 && !this.#connection.isPaused) this.#connection.pause();

@@ -447,6 +447,20 @@ describe('WebSocketStream backpressure: a slow reader stops the sender without m
     });
   }
 
+  it('close() while the reader has left messages unread (the connection paused): the closing handshake still completes cleanly', T, async () => {
+    const server = servers[0]!;
+    const id = `unread-${ids++}`;
+    const wss = new WebSocketStream(`${server.base}/idle?id=${id}`);
+    await within(wss.opened, 10_000, 'opened');
+    await until(() => server.peers.has(id), 10_000, 'the server connection');
+    const peer = server.peers.get(id)! as OurPeer;
+    for (let i = 0; i < 256; i++) peer.send(Buffer.alloc(1024)); // 4 times the readable's high-water mark
+    await until(() => peer.bufferedAmount === 0, 10_000, 'the server to hand everything to the kernel');
+    await delay(200); // the stream fills its queue and pauses the connection
+    wss.close({ closeCode: 4000, reason: 'enough' });
+    assert.deepEqual(await within(wss.closed, 10_000, 'closed'), { closeCode: 4000, reason: '' });
+  });
+
   it('a write waiting for the output to drain rejects with InvalidStateError when the connection closes, and the writable errors with it', T, async () => {
     const server = servers[0]!;
     const id = `pending-${ids++}`;
