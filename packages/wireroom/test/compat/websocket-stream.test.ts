@@ -363,7 +363,7 @@ async function settled(progress: () => number): Promise<number> {
 
 describe('WebSocketStream backpressure: a slow reader stops the sender without memory growth', () => {
   for (const kind of ['wireroom', 'ws'] as const) {
-    it(`the stream reads slowly: the ${kind} server's sends stop, its buffered bytes stay bounded, then everything arrives in order`, T, async () => {
+    it(`the stream reads slowly: the ${kind} server's sends stop, its buffered bytes stay bounded, then everything arrives in order`, T, async (t) => {
       const server = servers.find((s) => s.kind === kind)!;
       const id = `flood-${kind}-${ids++}`;
       const wss = new WebSocketStream(`${server.base}/idle?id=${id}`);
@@ -392,6 +392,7 @@ describe('WebSocketStream backpressure: a slow reader stops the sender without m
         }
       })();
       const stopped = await settled(() => sent);
+      t.diagnostic(`${kind} server stopped after ${stopped} of ${TOTAL} bytes; at most ${maxBuffered} bytes buffered in the server`);
       assert.ok(stopped < BOUND, `the server sent ${stopped} bytes to a reader that reads nothing (bound ${BOUND})`);
       assert.ok(maxBuffered <= 2 * 1024 * 1024, `the server buffered at most ${maxBuffered} bytes`);
       // Now read everything: nothing was lost or reordered while the connection was paused.
@@ -409,7 +410,7 @@ describe('WebSocketStream backpressure: a slow reader stops the sender without m
       await within(wss.closed, 10_000, 'closed');
     });
 
-    it(`the ${kind} server reads nothing: the stream's writes stop resolving, with bounded pending bytes, then everything arrives`, T, async () => {
+    it(`the ${kind} server reads nothing: the stream's writes stop resolving, with bounded pending bytes, then everything arrives`, T, async (t) => {
       const server = servers.find((s) => s.kind === kind)!;
       const id = `slow-${kind}-${ids++}`;
       const wss = new WebSocketStream(`${server.base}/paused?id=${id}`);
@@ -435,6 +436,7 @@ describe('WebSocketStream backpressure: a slow reader stops the sender without m
         }
       })();
       const stopped = await settled(() => accepted);
+      t.diagnostic(`the stream accepted ${stopped} of ${TOTAL} bytes for a ${kind} server that reads nothing`);
       assert.ok(stopped < BOUND, `the stream accepted ${stopped} bytes for a server that reads nothing (bound ${BOUND})`);
       assert.equal(receivedMessages, 0, 'the paused server holds its input in the kernel');
       peer.resume();
