@@ -82,13 +82,13 @@ if owner and owner ~= ARGV[1] then return {'0'} end
 local prev = redis.call('HGET', KEYS[2], ARGV[1])
 local previous = ''
 if prev then
-  local nl = string.find(prev, '\n', 1, true)
+  local nl = string.find(prev, '\\n', 1, true)
   local oldKey = string.sub(prev, 1, nl - 1)
   previous = string.sub(prev, nl + 1)
   if oldKey ~= ARGV[3] and redis.call('HGET', KEYS[1], oldKey) == ARGV[1] then redis.call('HDEL', KEYS[1], oldKey) end
 end
 redis.call('HSET', KEYS[1], ARGV[3], ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. '\n' .. ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. '\\n' .. ARGV[2])
 return {'1', previous}
 `;
 
