@@ -7,6 +7,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { connect as http2Connect } from 'node:http2';
 import { connect } from 'wireroom';
 import { selfSignedCert } from '../../../wireroom/test/helpers/http2.js';
+import { newSession } from '../helpers/session.js';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -112,7 +113,8 @@ test('--tls-cert/--tls-key: https:// and wss:// on one port, the page over HTTP/
   t.after(() => session.destroy());
   await once(session, 'remoteSettings');
   assert.equal(session.remoteSettings.enableConnectProtocol, true);
-  const ws = await connect(`${url.replace(/^https/, 'wss')}/chat`, { http2: session });
+  const { cookie } = await newSession(url);
+  const ws = await connect(`${url.replace(/^https/, 'wss')}/chat`, { http2: session, headers: { Cookie: cookie } });
   const [welcome] = (await once(ws, 'message')) as [Buffer];
   assert.equal(JSON.parse(welcome.toString()).type, 'welcome');
   const closed = once(ws, 'close');

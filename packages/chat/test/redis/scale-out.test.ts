@@ -96,7 +96,7 @@ test('history and resume across processes: reconnecting to another process with 
   await until(() => writers.every((w) => w.outbox.size === 0), 'all acked', 60_000);
 
   // Resume on a third process.
-  const back = await TestClient.connect(c!.url);
+  const back = await TestClient.connect(c!.url, { cookie: reader.cookie }); // the reader, reconnected elsewhere
   t.after(() => back.close());
   const joined = await back.join('room-1', 'Reader', Math.max(...seen));
   assert.deepEqual(joined.messages!.map((m) => m.id), Array.from({ length: 120 }, (_, i) => i + 11));
