@@ -132,7 +132,7 @@ export class ChatHandler extends WebSocketHandler<ChatIdentity> {
       await services.broker.subscribe(this.personTopic, this);
     } catch (err) {
       this.personTopic = undefined; // renames from other tabs are then seen on their next connection
-      services.logError('chat: subscribe to person topic', err);
+      if (!(err instanceof StoreUnavailableError)) services.logError('chat: subscribe to person topic', err);
     }
     const welcome: WelcomeEnvelope = {
       type: 'welcome',
