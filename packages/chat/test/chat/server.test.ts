@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { SqliteChatStore } from '../../src/chat/sqlite-store.js';
+import { newSession } from '../helpers/session.js';
 import { TestClient } from './fixtures/client.js';
 import { fastLimits, startTestServer, tempDir } from './fixtures/server.js';
 import { once } from 'node:events';
@@ -339,7 +340,8 @@ test('publicUrl and allowedHosts: the public name is served and its pages may co
   assert.equal((await fetchWithHost(port, '/', 'chat.example.com')).status, 200);
   assert.equal((await fetchWithHost(port, '/', 'chat.corp.test:8443')).status, 200);
   assert.equal((await fetchWithHost(port, '/', 'chat.example.net')).status, 421);
-  const behindProxy = upgradeRequest('/chat', { Origin: 'https://chat.example.com' }).replace('Host: 127.0.0.1', 'Host: chat.example.com');
+  const { cookie } = await newSession(server.url);
+  const behindProxy = upgradeRequest('/chat', { Origin: 'https://chat.example.com', Cookie: cookie }).replace('Host: 127.0.0.1', 'Host: chat.example.com');
   const socket = await rawConnect(port);
   socket.write(behindProxy);
   const [first] = (await once(socket, 'data')) as [Buffer];

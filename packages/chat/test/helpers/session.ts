@@ -8,8 +8,8 @@ export interface TestSession {
   readonly cookie: string;
   /** The public id the server stamps on this session's messages. */
   readonly uid: string;
-  /** The whole Set-Cookie header (attributes included). */
-  readonly setCookie: string;
+  /** The whole Set-Cookie header (attributes included); undefined when the cookie sent was kept as it is. */
+  readonly setCookie: string | undefined;
 }
 
 /** Asks the chat server at `baseUrl` (http: or https:, self-signed accepted) for a new session. */
@@ -23,11 +23,12 @@ export function newSession(baseUrl: string, headers: Record<string, string> = {}
       res.on('data', (c: string) => { body += c; });
       res.on('end', () => {
         const setCookie = res.headers['set-cookie']?.[0];
-        if (res.statusCode !== 200 || setCookie === undefined) {
+        const cookie = setCookie?.split(';')[0] ?? headers.Cookie;
+        if (res.statusCode !== 200 || cookie === undefined) {
           reject(new Error(`POST /session: HTTP ${res.statusCode ?? 0} ${body}`));
           return;
         }
-        resolve({ cookie: setCookie.split(';')[0]!, uid: (JSON.parse(body) as { id: string }).id, setCookie });
+        resolve({ cookie, uid: (JSON.parse(body) as { id: string }).id, setCookie });
       });
     });
     req.on('error', reject);
