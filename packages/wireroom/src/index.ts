@@ -22,6 +22,10 @@ export {
   WebSocketServer, SERVER_DEFAULTS, type ServerOptions, type ShutdownOptions, type AuthResult, type HandshakeRequest, type VerifyClient, type VerifyClientInfo, type OriginPolicy, type HostPolicy,
 } from './server/websocket-server.js';
 export { connect, type ConnectOptions } from './client/connect.js';
+export { Refusal, refuse, isRefusal, type IdentifyHook } from './server/identity/refusal.js';
+export { SessionCookie, isSecureRequest, type SessionCookieOptions, type SessionRead, type CookieSource } from './server/identity/session-cookie.js';
+export { trustedHeaderIdentity, type TrustedHeaderOptions } from './server/identity/trusted-proxy.js';
+export { parseCidrList, type AddressMatcher } from './server/identity/cidr.js';
 export { WireroomError, ProtocolError, HandshakeError, ErrorCodes, type ErrorCode } from './protocol/errors.js';
 export { CloseCode } from './protocol/constants.js';
 export { DEFAULT_LIMITS, type ProtocolLimits } from './protocol/limits.js';

@@ -16,12 +16,23 @@ import type { Duplex } from 'node:stream';
 import { createHostCheck, HOST_REFUSED, type HostCheck, type HostPolicy } from '../server/host.js';
 import { http2HandshakeRequest, isHttp2Server, WebSocketServer, type ServerOptions } from '../server/websocket-server.js';
 import type { WebSocket } from '../connection/websocket.js';
+import type { IdentifyHook } from '../server/identity/refusal.js';
 import { sendText, type HttpHandler } from './http-handler.js';
 import { staticFiles, type StaticFilesOptions } from './static-files.js';
 import { ATTACH, type HandlerHost, type WebSocketHandler } from './websocket-handler.js';
 
 /** Creates the handler of one WebSocket connection; `params` are the route pattern's capture groups. */
-export type WebSocketHandlerFactory = (request: IncomingMessage, params: readonly string[]) => WebSocketHandler;
+export type WebSocketHandlerFactory<I = unknown> = (request: IncomingMessage, params: readonly string[]) => WebSocketHandler<I>;
+
+/** Options of one WebSocket route (`app.websocket(pattern, factory, options)`). */
+export interface WebSocketRouteOptions<I = unknown> {
+  /**
+   * Who is connecting on this route (overrides the App's `identify`; `null` turns it off for this route). Runs
+   * after the Host, route and Origin checks; its answer is the handler's `this.identity`; `refuse(status,
+   * reason?)` answers the upgrade with that status. See `ServerOptions.identify` and docs/identity.md.
+   */
+  readonly identify?: IdentifyHook<I> | null;
+}
 
 /** Where the App reports errors thrown by handlers. */
 export type ErrorLogger = (context: string, error: unknown) => void;
@@ -54,6 +65,15 @@ export interface AppOptions {
    * names (`.example.com`: a domain and its subdomains); '*' turns the check off. See docs/security.md.
    */
   readonly allowedHosts?: HostPolicy;
+  /**
+   * Who is connecting, for every WebSocket route (a route may override it): its answer is the handler's
+   * `this.identity`; `refuse(status, reason?)` answers the upgrade with that status. Bounded by the
+   * handshake timeout (10 s: then 503). A hook that throws gets 500 and is reported to `logError`.
+   * See `ServerOptions.identify` and docs/identity.md.
+   */
+  readonly identify?: IdentifyHook;
+  /** Time an asynchronous `identify` may take, in ms (then 503 'Identification timed out'). Default 10,000. */
+  readonly handshakeTimeout?: number;
 }
 
 /** Options of `App.close()`. */
@@ -65,7 +85,7 @@ export interface AppCloseOptions {
 }
 
 interface HttpRoute { readonly pattern: RegExp; readonly handler: HttpHandler }
-interface SocketRoute { readonly pattern: RegExp; readonly factory: WebSocketHandlerFactory }
+interface SocketRoute { readonly pattern: RegExp; readonly factory: WebSocketHandlerFactory; readonly identify: IdentifyHook | undefined }
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -109,6 +129,7 @@ export class App {
   private idleWaiters: Array<() => void> = [];
   private readonly allowedHosts: HostPolicy | undefined;
   private hostAllowed: HostCheck;
+  private readonly identify: IdentifyHook | undefined;
 
   /** @internal HandlerHost */
   acceptingMessages = true;
@@ -119,6 +140,7 @@ export class App {
     this.maxQueuedMessages = options.maxQueuedMessages ?? 256;
     this.allowedHosts = options.allowedHosts;
     this.hostAllowed = createHostCheck(options.allowedHosts);
+    this.identify = options.identify;
     this.logError = options.logError ?? ((context, error) => console.error(`wireroom: ${context}:`, error));
     this.wss = new WebSocketServer({
       noServer: true,
@@ -129,6 +151,8 @@ export class App {
       ...(options.maxBufferedAmount !== undefined && { maxBufferedAmount: options.maxBufferedAmount }),
       ...(options.heartbeatInterval !== undefined && { heartbeatInterval: options.heartbeatInterval }),
       ...(options.perMessageDeflate !== undefined && { perMessageDeflate: options.perMessageDeflate }),
+      ...(options.handshakeTimeout !== undefined && { handshakeTimeout: options.handshakeTimeout }),
+      // identify is per route: the App hands each route's hook to the server with the upgrade.
     });
     this.wss.on('error', (err: unknown) => this.logError('WebSocketServer', err));
     const onRejected = options.onRejected;
@@ -155,9 +179,14 @@ export class App {
     return this.route(new RegExp(`^${escapeRegExp(base)}(?:/(.*))?$`), staticFiles(root, options));
   }
 
-  /** Adds a WebSocket route: each connection accepted on it gets its own handler from `factory`. */
-  websocket(pattern: string | RegExp, factory: WebSocketHandlerFactory): this {
-    this.socketRoutes.push({ pattern: toPattern(pattern), factory });
+  /**
+   * Adds a WebSocket route: each connection accepted on it gets its own handler from `factory`. `identify`
+   * (default: the App's) decides who is connecting; the handler sees its answer as `this.identity`.
+   */
+  websocket<I = unknown>(pattern: string | RegExp, factory: WebSocketHandlerFactory<I>, options: WebSocketRouteOptions<I> = {}): this {
+    const identify = options.identify === null ? undefined : (options.identify as IdentifyHook | undefined) ?? this.identify;
+    if (identify !== undefined && typeof identify !== 'function') throw new TypeError('identify must be a function');
+    this.socketRoutes.push({ pattern: toPattern(pattern), factory: factory as WebSocketHandlerFactory, identify });
     return this;
   }
 
@@ -203,8 +232,8 @@ export class App {
 
   /** The http.Server 'upgrade' listener, for use with a server made elsewhere. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const handler = this.routeHandshake(req, socket);
-    if (handler !== null) this.wss.handleUpgrade(req, socket, head, (ws) => handler[ATTACH](ws, this));
+    const routed = this.routeHandshake(req, socket);
+    if (routed !== null) this.wss._handleUpgrade(req, socket, head, (ws) => routed.handler[ATTACH](ws, this), routed.identify);
   };
 
   /**
@@ -214,8 +243,8 @@ export class App {
   readonly handleStream = (stream: ServerHttp2Stream, headers: Http2IncomingHeaders, _flags: number, rawHeaders?: string[]): void => {
     if (headers[':method'] !== 'CONNECT') return;
     const req = http2HandshakeRequest(stream, headers, rawHeaders) as unknown as IncomingMessage;
-    const handler = this.routeHandshake(req, stream);
-    if (handler !== null) this.wss.handleHttp2Stream(stream, headers, rawHeaders, (ws) => handler[ATTACH](ws, this));
+    const routed = this.routeHandshake(req, stream);
+    if (routed !== null) this.wss._handleHttp2Stream(stream, headers, rawHeaders, (ws) => routed.handler[ATTACH](ws, this), routed.identify);
   };
 
   /** node:http2's compatibility layer answers CONNECT 405 without a 'connect' listener: streams are ours. */
@@ -223,8 +252,8 @@ export class App {
     if (req.httpVersionMajor !== 2 && this.server?.listenerCount('connect') === 1) socketOrResponse.destroy?.();
   };
 
-  /** The checks and route of a handshake (either HTTP version): its handler, or null after refusing it. */
-  private routeHandshake(req: IncomingMessage, socket: Duplex): WebSocketHandler | null {
+  /** The checks and route of a handshake (either HTTP version): its handler and hook, or null after refusing it. */
+  private routeHandshake(req: IncomingMessage, socket: Duplex): { handler: WebSocketHandler; identify: IdentifyHook | undefined } | null {
     // Refusals go through the WebSocketServer's, as its own do: one response builder, one 'rejected' event.
     if (!this.accepting) {
       this.wss.rejectUpgrade(req, socket, 503, 'Shutting down');
@@ -246,7 +275,7 @@ export class App {
         this.wss.rejectUpgrade(req, socket, 403, 'Origin not allowed');
         return null;
       }
-      return handler;
+      return { handler, identify: found.route.identify };
     } catch (err) {
       this.logError(`upgrade ${pathname ?? ''}`, err);
       this.wss.rejectUpgrade(req, socket, 500, 'Internal Server Error');

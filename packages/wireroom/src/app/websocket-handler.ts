@@ -36,7 +36,7 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
  * on its client instead of buffering); `onClose()` runs exactly once, after whatever was in progress has
  * settled, and nothing runs after it.
  */
-export abstract class WebSocketHandler implements Subscriber {
+export abstract class WebSocketHandler<I = unknown> implements Subscriber {
   /** The HTTP upgrade request (headers, url, socket). */
   readonly request: IncomingMessage;
   /** Capture groups of the route pattern. */
@@ -108,6 +108,14 @@ export abstract class WebSocketHandler implements Subscriber {
   /** True while the connection is open. */
   get isOpen(): boolean {
     return this.ws !== undefined && this.ws.readyState === OPEN;
+  }
+
+  /**
+   * Who is connected: the answer of the route's (or App's) `identify` hook, set before `open()`. `undefined`
+   * without a hook, and in the constructor (the hook runs after the factory).
+   */
+  get identity(): I {
+    return this.ws?.identity as I;
   }
 
   /** The underlying connection (for what the handler API does not cover: ping, latency, bufferedAmount). */

@@ -101,6 +101,11 @@ export class WebSocket extends EventEmitter {
   extensions = '';
   /** The URL (client side) or request path (server side). */
   url = '';
+  /**
+   * Server side: what the server's `identify` hook answered for this connection (set before 'connection' is
+   * emitted); `undefined` without a hook, and on the client side.
+   */
+  identity: unknown = undefined;
   /** Round-trip time of the last heartbeat ping, in ms. */
   latency: number | undefined = undefined;
   /** Messages discarded by the 'drop' backpressure policy. */

@@ -15,7 +15,7 @@
  */
 import type { DeflateCodecOptions } from '../compression/permessage-deflate.js';
 import { EventEmitter } from 'node:events';
-import type { IncomingHttpHeaders, IncomingMessage, Server as HttpServer } from 'node:http';
+import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import {
@@ -43,6 +43,7 @@ import { isOriginAllowed, type HandshakeRequest, type OriginPolicy } from './ori
 import { createHostCheck, HOST_REFUSED, type HostCheck, type HostPolicy } from './host.js';
 import { ConnectionSweeper } from '../connection/heartbeat.js';
 import { HandshakeDeadlines, type PendingHandshake } from './handshake-deadlines.js';
+import { isRefusal, isRefusalStatus, type IdentifyHook, type Refusal } from './identity/refusal.js';
 
 export type { HandshakeRequest, OriginPolicy } from './origin.js';
 export type { HostPolicy } from './host.js';
@@ -91,6 +92,15 @@ export interface ServerOptions extends ConnectionOptions {
    * hook has `handshakeTimeout` to settle, then the client gets 503 'Authentication timed out'.
    */
   authenticate?: (request: HandshakeRequest) => AuthResult | Promise<AuthResult>;
+  /**
+   * Decides who is connecting; the answer becomes `ws.identity`. Runs after the protocol, Host and Origin checks
+   * and after `authenticate` / `verifyClient`, under the same `handshakeTimeout` (then 503 'Identification timed
+   * out'). Return the identity (anything but a Refusal, `undefined` included) to accept, or `refuse(status,
+   * reason?, headers?)` to answer the upgrade with a 4xx/5xx status (emitted as 'rejected'). A hook that throws or
+   * rejects gets 500 'Identification failed' and its error is emitted as 'error' (when there are listeners).
+   * Helpers: `SessionCookie#identify()`, `trustedHeaderIdentity()`. See docs/identity.md.
+   */
+  identify?: IdentifyHook;
   /** Subprotocols this server speaks, in preference order; the first one the client offered is selected. */
   protocols?: readonly string[];
   /**
@@ -119,9 +129,9 @@ export interface ServerOptions extends ConnectionOptions {
    * Bound of every asynchronous step of a handshake, in ms. Default 10,000.
    * - Standalone: the time from TCP accept to a complete request head (slowloris): 408. One sweep every
    *   eighth of it (10 ms to 1 s) cuts off the late ones, so a handshake is cut off up to that much later.
-   * - Every mode: the time an asynchronous `authenticate` may take. A hook that has not settled by then is
-   *   answered 503 'Authentication timed out' (emitted as 'rejected'), the socket is closed and its
-   *   `maxConnections` slot released; a verdict that arrives later is ignored.
+   * - Every mode: the time asynchronous `authenticate` and `identify` hooks may take together. A hook that has
+   *   not settled by then is answered 503 'Authentication timed out' (or 'Identification timed out'), emitted
+   *   as 'rejected'; the socket is closed and its `maxConnections` slot released; a late answer is ignored.
    * - Standalone over TLS: node:tls's TLS handshake timeout.
    */
   handshakeTimeout?: number;
@@ -179,6 +189,7 @@ export class WebSocketServer extends EventEmitter {
   private readonly tracked: Set<WebSocket> = new Set();
   private readonly tracking: boolean;
   private readonly authenticate: ((request: HandshakeRequest) => AuthResult | Promise<AuthResult>) | undefined;
+  private readonly identify: IdentifyHook | undefined;
   /** Counters for metrics: `sharedCompressions` counts broadcasts compressed once for many recipients. */
   readonly stats = { sharedCompressions: 0 };
   private readonly options: ServerOptions;
@@ -219,6 +230,8 @@ export class WebSocketServer extends EventEmitter {
     this.options = options;
     this.tracking = options.clientTracking !== false;
     this.authenticate = options.verifyClient !== undefined ? fromVerifyClient(options.verifyClient) : options.authenticate;
+    if (options.identify !== undefined && typeof options.identify !== 'function') throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, 'identify must be a function');
+    this.identify = options.identify;
     this.hostAllowed = createHostCheck(options.allowedHosts, options.host !== undefined ? [options.host] : []);
     this.limits = {
       maxConnections: options.maxConnections ?? SERVER_DEFAULTS.maxConnections,
@@ -293,7 +306,7 @@ export class WebSocketServer extends EventEmitter {
   // ------------------------------------------------------------------------------------------- handshakes
 
   private readonly onHttpUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    this.handleUpgrade(request, socket, head, this.emitConnection);
+    this._handleUpgrade(request, socket, head, this.emitConnection, this.identify);
   };
 
   /**
@@ -301,18 +314,23 @@ export class WebSocketServer extends EventEmitter {
    * `callback` receives the open connection; refusals are answered on the socket and emitted as 'rejected'.
    */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, callback: (ws: WebSocket, request: IncomingMessage) => void): void {
+    this._handleUpgrade(request, socket, head, callback as ConnectionCallback, this.identify);
+  }
+
+  /** @internal `handleUpgrade()` with the identify hook of the caller's choosing (App: the route's). */
+  _handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, callback: ConnectionCallback, identify: IdentifyHook | undefined): void {
     socket.on('error', swallow); // a reset during the handshake must not become an uncaught error
     socket.pause(); // frames that follow are read once the connection is set up
     const requestHead = headFromIncoming(request);
     this.pendingHandshakes++;
-    this.handshake(requestHead, request, socket, head, callback as ConnectionCallback);
+    this.handshake(requestHead, request, socket, head, callback, identify);
   }
 
   /** A stream of an HTTP/2 session: an extended CONNECT (RFC 8441) is a WebSocket handshake. */
   private readonly onHttp2Stream = (stream: ServerHttp2Stream, headers: Http2IncomingHeaders, _flags: number, rawHeaders?: string[]): void => {
     // Attached, the application serves every other request; standalone, everything gets our answer (405).
     if (this.attached !== null && headers[':method'] !== 'CONNECT') return;
-    this.handleHttp2Stream(stream, headers, rawHeaders, this.emitConnection);
+    this._handleHttp2Stream(stream, headers, rawHeaders, this.emitConnection, this.identify);
   };
 
   /** node:http2's compatibility layer: a CONNECT request (see the constructor). HTTP/1.1 CONNECTs are not ours. */
@@ -327,12 +345,18 @@ export class WebSocketServer extends EventEmitter {
    * `rawHeaders` (the fourth argument of the 'stream' event) lets repeated fields be seen; without it, `headers`.
    */
   handleHttp2Stream(stream: ServerHttp2Stream, headers: Http2IncomingHeaders, rawHeaders: string[] | undefined, callback: (ws: WebSocket, request: HandshakeRequest) => void): void {
+    this._handleHttp2Stream(stream, headers, rawHeaders, callback, this.identify);
+  }
+
+  /** @internal `handleHttp2Stream()` with the identify hook of the caller's choosing (App: the route's). */
+  _handleHttp2Stream(stream: ServerHttp2Stream, headers: Http2IncomingHeaders, rawHeaders: string[] | undefined, callback: ConnectionCallback, identify: IdentifyHook | undefined): void {
     stream.on('error', swallow); // a reset during the handshake must not become an uncaught error
     stream.pause(); // frames that follow are read once the connection is set up
-    const head = http2RequestHead(rawHeaders ?? flattenHeaders(headers));
-    const request = new Http2HandshakeRequest(head, headers, stream);
+    const raw = rawHeaders ?? flattenHeaders(headers);
+    const head = http2RequestHead(raw);
+    const request = new Http2HandshakeRequest(head, headers, raw, stream);
     this.pendingHandshakes++;
-    this.handshake(head, request, stream, EMPTY, callback as ConnectionCallback);
+    this.handshake(head, request, stream, EMPTY, callback, identify);
   }
 
   /**
@@ -375,7 +399,7 @@ export class WebSocketServer extends EventEmitter {
     }
     // The socket keeps flowing: a synchronous handshake attaches the connection's 'data' listener before any
     // more input can be delivered (authenticate() pauses it).
-    this.handshake(result.head, new StandaloneRequest(result.head, socket), socket, result.rest, this.emitConnection);
+    this.handshake(result.head, new StandaloneRequest(result.head, socket), socket, result.rest, this.emitConnection, this.identify);
   }
 
   /** @internal The socket closed before its request was complete. */
@@ -403,10 +427,10 @@ export class WebSocketServer extends EventEmitter {
   };
 
   /**
-   * A complete request (counted in `pendingHandshakes`): checks it, negotiates, asks `authenticate` if set,
-   * then accepts it or answers with an HTTP error.
+   * A complete request (counted in `pendingHandshakes`): checks it, negotiates, asks `authenticate` and
+   * `identify` if set, then accepts it or answers with an HTTP error.
    */
-  private handshake(head: RequestHead, request: HandshakeRequest, socket: Duplex, rest: Buffer, callback: ConnectionCallback): void {
+  private handshake(head: RequestHead, request: HandshakeRequest, socket: Duplex, rest: Buffer, callback: ConnectionCallback, identify: IdentifyHook | undefined): void {
     let terms: AcceptTerms | null;
     try {
       terms = this.negotiate(head, request, socket);
@@ -416,10 +440,10 @@ export class WebSocketServer extends EventEmitter {
       return;
     }
     if (terms === null) this.pendingHandshakes--; // refused
-    else if (this.authenticate) {
+    else if (this.authenticate || identify) {
       socket.pause(); // frames that follow are read once the connection is set up
-      void this.authenticateThenAccept(terms, head, request, socket, rest, callback);
-    } else this.accept(terms, head, request, socket, rest, callback);
+      void this.hooksThenAccept(terms, head, request, socket, rest, callback, identify);
+    } else this.accept(terms, head, request, socket, rest, callback, undefined);
   }
 
   /** The protocol, origin and policy checks and the negotiation; null after refusing the request. */
@@ -463,54 +487,68 @@ export class WebSocketServer extends EventEmitter {
     return { key: upgrade.key, protocol, extensions, deflate };
   }
 
-  private async authenticateThenAccept(terms: AcceptTerms, head: RequestHead, request: HandshakeRequest, socket: Duplex, rest: Buffer, callback: ConnectionCallback): Promise<void> {
-    let verdict: AuthResult | typeof TIMED_OUT;
-    let timer: NodeJS.Timeout | undefined;
+  /**
+   * The application's hooks, in order: `authenticate` (or `verifyClient`), then `identify`. Synchronous hooks
+   * are answered synchronously; asynchronous ones share one `handshakeTimeout`: a hook that never settles must
+   * not hold the socket and its maxConnections slot, so it gets 503 and a late answer is ignored.
+   */
+  private async hooksThenAccept(
+    terms: AcceptTerms, head: RequestHead, request: HandshakeRequest, socket: Duplex, rest: Buffer, callback: ConnectionCallback,
+    identify: IdentifyHook | undefined,
+  ): Promise<void> {
+    const wait = new HookWait(this.limits.handshakeTimeout);
+    let step: HookStep = 'authenticate';
+    let verdict: Verdict;
     try {
-      const pending = this.authenticate!(request);
-      // A hook that never settles must not hold the socket and its maxConnections slot: it gets
-      // handshakeTimeout, then 503; a verdict arriving later is ignored (the race has settled).
-      verdict = isThenable(pending)
-        ? await Promise.race([pending, new Promise<typeof TIMED_OUT>((resolve) => {
-          timer = setTimeout(resolve, this.limits.handshakeTimeout, TIMED_OUT);
-          timer.unref();
-        })])
-        : pending;
+      verdict = true;
+      if (this.authenticate) {
+        const answer = this.authenticate(request);
+        verdict = isThenable(answer) ? await wait.race(answer) : answer;
+      }
+      if (verdict === true && identify) {
+        step = 'identify';
+        const answer = identify(request);
+        const identity = isThenable(answer) ? await wait.race(answer) : answer;
+        verdict = identity === TIMED_OUT || isRefusal(identity) ? identity : { identity };
+      }
     } catch (error) {
       terms.deflate?.close();
       this.pendingHandshakes--;
-      this.hookFailed(error, null, socket, request, rest);
+      this.hookFailed(error, null, socket, request, rest, step);
       return;
     } finally {
-      clearTimeout(timer);
+      wait.done();
     }
-    if (verdict === true && !socket.destroyed && !this.closing) {
-      this.accept(terms, head, request, socket, rest, callback);
+    if (verdict !== TIMED_OUT && !isRefusal(verdict) && (verdict === true || isIdentified(verdict)) && !socket.destroyed && !this.closing) {
+      this.accept(terms, head, request, socket, rest, callback, verdict === true ? undefined : verdict.identity);
       return;
     }
     terms.deflate?.close();
     this.pendingHandshakes--;
-    this.refuseAfterWait(socket, request, rest, verdict);
+    this.refuseAfterWait(socket, request, rest, verdict, step);
   }
 
   /**
-   * Refuses a handshake after an asynchronous step (the verdict of `authenticate`, a timeout or a shutdown),
-   * unless the client left while we waited.
+   * Refuses a handshake after an asynchronous step (a hook's refusal, its timeout, or a shutdown that came while
+   * it ran), unless the client left while we waited.
    */
-  private refuseAfterWait(socket: Duplex, request: HandshakeRequest, rest: Buffer, verdict: AuthResult | typeof TIMED_OUT): void {
+  private refuseAfterWait(socket: Duplex, request: HandshakeRequest, rest: Buffer, verdict: Verdict, step: HookStep): void {
     if (socket.destroyed) return;
     try {
-      if (verdict === TIMED_OUT) this.reject(socket, request, 503, 'Authentication timed out');
-      else if (verdict === true) this.reject(socket, request, 503, 'Server is shutting down');
-      else this.reject(socket, request, verdict.status, verdict.reason ?? 'Unauthorized', verdict.headers);
+      if (verdict === TIMED_OUT) this.reject(socket, request, 503, step === 'identify' ? 'Identification timed out' : 'Authentication timed out');
+      else if (verdict === true || isIdentified(verdict)) this.reject(socket, request, 503, 'Server is shutting down');
+      else if (isRefusal(verdict)) {
+        if (!isRefusalStatus(verdict.status)) throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, `identify refused with status ${String(verdict.status)}: only 4xx and 5xx`);
+        this.reject(socket, request, verdict.status, verdict.reason ?? statusReason(verdict.status), verdict.headers);
+      } else this.reject(socket, request, verdict.status, verdict.reason ?? 'Unauthorized', verdict.headers);
     } catch (error) {
-      // The verdict was not a valid HTTP answer (no status, 999, ...), or a 'rejected' listener threw.
-      this.hookFailed(error, null, socket, request, rest);
+      // The verdict was not a valid HTTP answer (no status, 999, a bad header...), or a 'rejected' listener threw.
+      this.hookFailed(error, null, socket, request, rest, step);
     }
   }
 
   /** Answers 101 and hands the connection to `callback`; then the frames that came with the request are read. */
-  private accept(terms: AcceptTerms, head: RequestHead, request: HandshakeRequest, socket: Duplex, rest: Buffer, callback: ConnectionCallback): void {
+  private accept(terms: AcceptTerms, head: RequestHead, request: HandshakeRequest, socket: Duplex, rest: Buffer, callback: ConnectionCallback, identity: unknown): void {
     this.pendingHandshakes--;
     let ws: WebSocket | null = null;
     let reading = false;
@@ -520,6 +558,7 @@ export class WebSocketServer extends EventEmitter {
       else socket.write(acceptResponseHead({ key, protocol, extensions }), 'latin1');
       ws = new WebSocket();
       ws.url = head.target;
+      ws.identity = identity;
       this.tracked.add(ws);
       ws._onClosed = this.forgetClient;
       socket.removeListener('error', swallow);
@@ -528,7 +567,7 @@ export class WebSocketServer extends EventEmitter {
       reading = true;
       ws._startReading(rest);
     } catch (error) {
-      this.hookFailed(error, ws, socket, request, reading ? EMPTY : rest);
+      this.hookFailed(error, ws, socket, request, reading ? EMPTY : rest, 'connection');
     }
   }
 
@@ -536,8 +575,8 @@ export class WebSocketServer extends EventEmitter {
    * An application hook threw: refuse with 500 rather than crash the process. After the 101 the socket
    * speaks WebSocket, so an HTTP answer there would reach the peer as garbage frames: close with 1011.
    */
-  private hookFailed(error: unknown, ws: WebSocket | null, socket: Duplex, request: HandshakeRequest, unread: Buffer): void {
-    if (ws === null) this.reject(socket, request, 500, 'Internal server error');
+  private hookFailed(error: unknown, ws: WebSocket | null, socket: Duplex, request: HandshakeRequest, unread: Buffer, step: HookStep | 'connection' = 'authenticate'): void {
+    if (ws === null) this.reject(socket, request, 500, step === 'identify' ? 'Identification failed' : 'Internal server error');
     else if (ws.readyState === WebSocket.OPEN) {
       ws.close(CloseCode.INTERNAL_ERROR, 'Internal server error');
       try {
@@ -690,8 +729,40 @@ function fromVerifyClient(verify: VerifyClient): (request: HandshakeRequest) => 
   };
 }
 
-/** What the handshake timer of `authenticateThenAccept` resolves with. */
-const TIMED_OUT: unique symbol = Symbol('wireroom.authenticationTimedOut');
+/** What the handshake timer of `hooksThenAccept` resolves with. */
+const TIMED_OUT: unique symbol = Symbol('wireroom.hookTimedOut');
+
+type HookStep = 'authenticate' | 'identify';
+/** Where the hooks of a handshake got to: accepted (`true`, or with an identity), refused, or timed out. */
+type Verdict = AuthResult | Refusal | { identity: unknown } | typeof TIMED_OUT;
+
+function isIdentified(verdict: Verdict): verdict is { identity: unknown } {
+  return typeof verdict === 'object' && verdict !== null && 'identity' in verdict && !isRefusal(verdict);
+}
+
+/** One `handshakeTimeout` shared by the asynchronous hooks of a handshake; the timer starts with the first wait. */
+class HookWait {
+  private timer: NodeJS.Timeout | undefined;
+  private expired: Promise<typeof TIMED_OUT> | undefined;
+
+  constructor(private readonly ms: number) {}
+
+  race<T>(answer: PromiseLike<T>): Promise<T | typeof TIMED_OUT> {
+    this.expired ??= new Promise<typeof TIMED_OUT>((resolve) => {
+      this.timer = setTimeout(resolve, this.ms, TIMED_OUT);
+      this.timer.unref();
+    });
+    return Promise.race([answer, this.expired]);
+  }
+
+  done(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+function statusReason(status: number): string {
+  return STATUS_CODES[status] ?? 'Refused';
+}
 
 function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
@@ -709,7 +780,8 @@ function pathOf(target: string): string {
  * routes a stream before handing it to `handleHttp2Stream`).
  */
 export function http2HandshakeRequest(stream: ServerHttp2Stream, headers: Http2IncomingHeaders, rawHeaders?: string[]): HandshakeRequest & { httpVersion: string } {
-  return new Http2HandshakeRequest(http2RequestHead(rawHeaders ?? flattenHeaders(headers)), headers, stream);
+  const raw = rawHeaders ?? flattenHeaders(headers);
+  return new Http2HandshakeRequest(http2RequestHead(raw), headers, raw, stream);
 }
 
 /** @internal Whether a server is a node:http2 one (they alone have `updateSettings`). */
@@ -742,7 +814,8 @@ class Http2HandshakeRequest implements HandshakeRequest {
   headers: IncomingHttpHeaders;
   readonly socket: Duplex;
 
-  constructor(head: RequestHead, headers: Http2IncomingHeaders, readonly stream: ServerHttp2Stream) {
+  /** `rawHeaders`: the fields as received, `[name, value, ...]` (as IncomingMessage's), repeats kept. */
+  constructor(head: RequestHead, headers: Http2IncomingHeaders, readonly rawHeaders: string[], readonly stream: ServerHttp2Stream) {
     this.method = head.method;
     this.url = head.target;
     const copy: IncomingHttpHeaders = { ...(headers as IncomingHttpHeaders) };
@@ -784,19 +857,24 @@ class StandaloneRequest implements HandshakeRequest {
     return (this.headerObject ??= headerObject(this.head));
   }
 
+  /** The fields as received, `[name, value, ...]` (names lower-cased), repeats kept, as IncomingMessage's. */
+  get rawHeaders(): string[] {
+    return this.head.headers.flat();
+  }
+
   set headers(headers: IncomingHttpHeaders) {
     this.headerObject = headers;
   }
 }
 
-/** The headers as node:http presents them: repeats joined with ', ', except set-cookie (an array). */
+/** The headers as node:http presents them: repeats joined with ', ' (cookie: '; '), except set-cookie (an array). */
 function headerObject(head: RequestHead): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
   for (const [name, value] of head.headers) {
     const previous = headers[name];
     if (previous === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
     else if (Array.isArray(previous)) previous.push(value);
-    else headers[name] = `${previous}, ${value}`;
+    else headers[name] = `${previous}${name === 'cookie' ? '; ' : ', '}${value}`;
   }
   return headers;
 }
