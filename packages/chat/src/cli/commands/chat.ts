@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { parseCidrList } from 'wireroom';
 import { isClusterPrimary, joinCluster, runClusterPrimary, shutdownSignals } from '../../chat/cluster.js';
 import type { RedisChat } from '../../chat/redis/redis-chat.js';
 import { startChatServer, type ChatServer } from '../../chat/server.js';
@@ -133,6 +134,13 @@ function parse(argv: string[]): ChatConfig {
   if (header !== undefined && !/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(header)) throw new UsageError(`--trust-user-header needs a header name such as X-Forwarded-User, got '${header}'`);
   if (header !== undefined && trustedProxies.length === 0) throw new UsageError('--trust-user-header needs --trusted-proxies: the addresses of the proxy that sets it');
   if (header === undefined && trustedProxies.length > 0) throw new UsageError('--trusted-proxies goes with --trust-user-header');
+  if (trustedProxies.length > 0) {
+    try {
+      parseCidrList(trustedProxies);
+    } catch (error) {
+      throw new UsageError(`--trusted-proxies needs addresses or CIDRs such as 127.0.0.1,10.0.0.0/8: ${(error as Error).message}`);
+    }
+  }
   const secretFile = text(values['secret-file'], 'secret-file');
   if (secretFile !== undefined && header !== undefined) throw new UsageError('--secret-file signs sessions, which --trust-user-header does not use');
   return {
