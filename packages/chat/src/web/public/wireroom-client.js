@@ -287,16 +287,19 @@ export class WireroomClient extends EventTarget {
       if (name && name !== this.name) this.rename(name);
       return;
     }
-    if (!st) {
-      st = {
-        name, joined: false, high: this.lastIds[room]?.id ?? 0, low: Infinity, joinAfter: null, older: null, kept: 1,
-        mode: 'joining', target: 0, held: [], dropped: 0, backfilled: false, inflight: null, pausedUntil: 0, retryTimer: undefined, requests: [], lastTypingAt: 0,
-      };
-      this.rooms.set(room, st);
+    if (st) {
+      // A join is on its way (or goes out after the next `welcome`): ask again only for another name.
+      if (!name || name === st.name) return;
+      st.name = name;
+      st.mode = 'joining';
+      this.#sendJoin(room, st);
+      return;
     }
-    st.name = name;
-    st.joined = false;
-    st.mode = 'joining';
+    st = {
+      name, joined: false, high: this.lastIds[room]?.id ?? 0, low: Infinity, joinAfter: null, older: null, kept: 1,
+      mode: 'joining', target: 0, held: [], dropped: 0, backfilled: false, inflight: null, pausedUntil: 0, retryTimer: undefined, requests: [], lastTypingAt: 0,
+    };
+    this.rooms.set(room, st);
     this.#sendJoin(room, st);
   }
 
@@ -519,8 +522,8 @@ export class WireroomClient extends EventTarget {
         this.limits = msg.limits ?? null;
         // The server's name is who we are: joins do not ask for an older one.
         if (this.name !== null) for (const st of this.rooms.values()) st.name = this.name;
-        this.#emit('welcome', msg);
         for (const [room, st] of this.rooms) this.#sendJoin(room, st);
+        this.#emit('welcome', msg); // after: a room joined by a listener is sent once, by join()
         break;
       case 'renamed':
         this.name = msg.name;
@@ -688,6 +691,11 @@ export class WireroomClient extends EventTarget {
 
   /** @param {any} msg */
   #onError(msg) {
+    if ((msg.code === 'NAME_TAKEN' || msg.code === 'INVALID_NAME') && typeof msg.room === 'string') {
+      // The join asked for a name it cannot have: not joined; a later join(room, name) asks again.
+      const st = this.rooms.get(msg.room);
+      if (st && !st.joined) st.name = undefined;
+    }
     const entry = msg.clientId ? this.outbox.find((e) => e.clientId === msg.clientId) : undefined;
     if (entry) {
       const st = this.rooms.get(entry.room);
