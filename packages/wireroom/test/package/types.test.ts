@@ -42,8 +42,8 @@ describe('TypeScript consumers of the packed toolkit', () => {
       const file = c.format === 'esm' ? 'consumer.mts' : 'consumer.cts';
       // bundler + CommonJS: `import x = require()` takes the `require` condition.
       const imports = c.format === 'cjs' && c.resolution === 'bundler'
-        ? `import wireroom = require('wireroom');\nimport protocol = require('wireroom/protocol');\nimport appModule = require('wireroom/app');\nimport webModule = require('wireroom/web');\nconst { WebSocketServer, prepareMessage, PreparedMessage } = wireroom;\nconst { WebSocketProtocol } = protocol;\nconst { App } = appModule;\nconst WebSocket = wireroom.default;\ntype WebSocket = InstanceType<typeof wireroom.WebSocket>;\nconst WebWebSocket = webModule.WebSocket;\ntype ServerOptions = wireroom.ServerOptions;\n`
-        : `import WebSocket, { WebSocketServer, prepareMessage, PreparedMessage, type ServerOptions } from 'wireroom';\nimport { WebSocketProtocol } from 'wireroom/protocol';\nimport { App } from 'wireroom/app';\nimport { WebSocket as WebWebSocket } from 'wireroom/web';\n`;
+        ? `import wireroom = require('wireroom');\nimport protocol = require('wireroom/protocol');\nimport appModule = require('wireroom/app');\nimport webModule = require('wireroom/web');\nconst { WebSocketServer, prepareMessage, PreparedMessage } = wireroom;\nconst { WebSocketProtocol } = protocol;\nconst { App, WebSocketHandler } = appModule;\nconst { SessionCookie, refuse, trustedHeaderIdentity } = wireroom;\nconst WebSocket = wireroom.default;\ntype WebSocket = InstanceType<typeof wireroom.WebSocket>;\nconst WebWebSocket = webModule.WebSocket;\ntype ServerOptions = wireroom.ServerOptions;\n`
+        : `import WebSocket, { WebSocketServer, prepareMessage, PreparedMessage, type ServerOptions } from 'wireroom';\nimport { WebSocketProtocol } from 'wireroom/protocol';\nimport { App, WebSocketHandler } from 'wireroom/app';\nimport { SessionCookie, refuse, trustedHeaderIdentity } from 'wireroom';\nimport { WebSocket as WebWebSocket } from 'wireroom/web';\n`;
       writeFileSync(join(dir, file), `${imports}
 const options: ServerOptions = { noServer: true, maxMessageSize: 1024 };
 const server: InstanceType<typeof WebSocketServer> = new WebSocketServer(options);
@@ -57,7 +57,13 @@ const sent: boolean = client.send(42, (error?: Error) => void error);
 const wsServer: InstanceType<typeof WebSocketServer> = new WebSocket.Server({ noServer: true });
 const web: InstanceType<typeof WebWebSocket> = new WebWebSocket('ws://127.0.0.1:1');
 const state: number = web.readyState;
-export { server, prepared, app, wrong, WebSocketProtocol, client, sent, wsServer, state };
+// identity (issue 18): the hook's type flows to this.identity; helpers typed.
+const sessions = new SessionCookie({ keys: ['k'.repeat(32)] });
+class Who extends WebSocketHandler<string> { onMessage(): void { const me: string = this.identity; void me; } }
+const routed = new App({ identify: sessions.identify() }).websocket('/w', (req) => new Who(req), { identify: (req) => (req.headers.cookie ? 'x' : refuse(401)) });
+const proxied = new WebSocketServer({ noServer: true, identify: trustedHeaderIdentity({ header: 'X-User', trustedProxies: ['127.0.0.1'] }) });
+const identity: unknown = client.identity;
+export { server, prepared, app, wrong, WebSocketProtocol, client, sent, wsServer, state, routed, proxied, identity };
 `);
       writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
         compilerOptions: {
