@@ -9,11 +9,13 @@ import { WebSocketHandler } from 'wireroom/app';
 import type { PreparedMessage } from 'wireroom';
 import type { ChatLimits } from './limits.js';
 import type { PresenceRegistry } from './presence.js';
+import { codePointLength, nameKey, sanitizeName } from './sanitize.js';
 import { fitPage } from './reply-budget.js';
 import {
   ChatErrorCodes, messageEnvelope,
   type ChatErrorCode, type ClientEnvelope, type ErrorEnvelope, type HistoryRequest, type JoinRequest,
-  type LeaveRequest, type SendRequest, type SyncRequest, type TypingRequest, type WelcomeEnvelope,
+  type LeaveRequest, type RenamedEnvelope, type RenameRequest, type SendRequest, type SyncRequest, type TypingRequest,
+  type WelcomeEnvelope,
 } from './protocol.js';
 import { SlidingWindowCounter, TokenBucket, type Clock } from './rate-limit.js';
 import { StoreUnavailableError, type ChatStore } from './store.js';
@@ -33,10 +35,19 @@ export interface ChatServices {
   readonly now?: Clock;
 }
 
+/**
+ * Who is connected, as established before the WebSocket was accepted (the `identify` hook, see server.ts): never
+ * anything the client says in a message.
+ */
+export interface ChatIdentity {
+  /** The person's stable public id: stamped on their messages, shown in presence. */
+  readonly uid: string;
+  /** A name to take when the person has none yet (the proxy's user name in `--trust-user-header` mode). */
+  readonly defaultName?: string;
+}
+
 /** A room this connection is in. */
 interface RoomState {
-  /** Display name used in this room. */
-  name: string;
   /** False while the `joined` reply is being prepared: live events wait in `pending` meanwhile. */
   joined: boolean;
   /** Highest message id sent to the client (in `joined` or live): older live copies are dropped. */
@@ -47,10 +58,12 @@ interface RoomState {
 /** Errors that show a misbehaving client; too many of them close the connection. */
 const COUNTED_ERRORS: ReadonlySet<ChatErrorCode> = new Set<ChatErrorCode>([
   ChatErrorCodes.BAD_JSON, ChatErrorCodes.BAD_MESSAGE, ChatErrorCodes.UNKNOWN_TYPE, ChatErrorCodes.NOT_JOINED,
-  ChatErrorCodes.TOO_LONG, ChatErrorCodes.TOO_MANY_ROOMS,
+  ChatErrorCodes.TOO_LONG, ChatErrorCodes.TOO_MANY_ROOMS, ChatErrorCodes.INVALID_NAME,
 ]);
 
 const TOPIC_PREFIX = 'room:';
+/** The topic of one person's connections (renames reach their other tabs, on any process). */
+const PERSON_PREFIX = 'person:';
 
 /** The broker topic of a room. */
 export function roomTopic(room: string): string {
@@ -60,9 +73,12 @@ export function roomTopic(room: string): string {
 type ErrorDetails = Omit<ErrorEnvelope, 'type'>;
 
 /** The WebSocket handler of `/chat`. */
-export class ChatHandler extends WebSocketHandler {
-  /** This connection's id, sent in `welcome` and shown to others in presence. */
-  readonly uid: string = randomUUID();
+export class ChatHandler extends WebSocketHandler<ChatIdentity> {
+  /** This connection's own id (the origin of its broker events); the person's id is `uid`. */
+  readonly connectionId: string = randomUUID();
+  /** The person's current display name; undefined until they take one. */
+  private name: string | undefined;
+  private personTopic: string | undefined;
   private readonly services: ChatServices;
   private readonly limits: ChatLimits;
   private readonly rooms = new Map<string, RoomState>();
@@ -86,11 +102,42 @@ export class ChatHandler extends WebSocketHandler {
     return super.checkOrigin(origin) || (origin !== undefined && this.services.allowedOrigins.includes(origin.toLowerCase()));
   }
 
-  override open(): void {
-    const { limits } = this;
+  /** The person's stable id, from the identity the connection was accepted with. */
+  get uid(): string {
+    const identity = this.identity as ChatIdentity | undefined;
+    if (identity === undefined || typeof identity.uid !== 'string') throw new Error('chat connection without an identity (is the identify hook set?)');
+    return identity.uid;
+  }
+
+  override async open(): Promise<void> {
+    const { limits, services } = this;
+    const uid = this.uid;
+    try {
+      this.name = await services.store.nameOf(uid);
+      const wanted = this.identity.defaultName;
+      if (this.name === undefined && wanted !== undefined) {
+        // A proxy user's first visit: their login name, if nobody has it (otherwise they choose one).
+        const name = truncateName(sanitizeName(wanted), limits.maxNameLength);
+        if (nameKey(name).length > 0) {
+          const claim = await services.store.claimName(uid, name);
+          if (claim.ok) this.name = claim.name;
+        }
+      }
+    } catch (err) {
+      // Storage down: the person has no name on this connection until `rename`/`join` can store one.
+      if (!(err instanceof StoreUnavailableError)) services.logError('chat: name on open', err);
+    }
+    this.personTopic = PERSON_PREFIX + uid;
+    try {
+      await services.broker.subscribe(this.personTopic, this);
+    } catch (err) {
+      this.personTopic = undefined; // renames from other tabs are then seen on their next connection
+      if (!(err instanceof StoreUnavailableError)) services.logError('chat: subscribe to person topic', err);
+    }
     const welcome: WelcomeEnvelope = {
       type: 'welcome',
-      uid: this.uid,
+      uid,
+      ...(this.name !== undefined && { name: this.name }),
       limits: {
         maxTextLength: limits.maxTextLength, maxNameLength: limits.maxNameLength,
         ratePerSecond: limits.ratePerSecond, burst: limits.burst, historyPage: limits.historyPage,
@@ -138,6 +185,8 @@ export class ChatHandler extends WebSocketHandler {
         return this.guard(this.history(envelope), envelope);
       case 'sync':
         return this.guard(this.sync(envelope), envelope);
+      case 'rename':
+        return this.guard(this.rename(envelope), envelope);
     }
   }
 
@@ -145,12 +194,21 @@ export class ChatHandler extends WebSocketHandler {
     for (const [room, state] of [...this.rooms]) {
       this.leaveRoom(room, state).catch((err: unknown) => this.services.logError('chat: leave on close', err));
     }
+    if (this.personTopic !== undefined) {
+      this.services.broker.unsubscribe(this.personTopic, this).catch((err: unknown) => this.services.logError('chat: unsubscribe person', err));
+      this.personTopic = undefined;
+    }
   }
 
   /** Broker delivery, filtered: own presence/typing skipped, messages already sent dropped, order kept while joining. */
   override deliver(topic: string, frame: PreparedMessage, meta: PublishMeta): void {
+    if (meta.origin !== undefined && meta.origin === this.connectionId) return;
+    if (topic === this.personTopic) {
+      this.personEvent(frame);
+      return;
+    }
     const state = this.rooms.get(topic.slice(TOPIC_PREFIX.length));
-    if (state === undefined || (meta.origin !== undefined && meta.origin === this.uid)) return;
+    if (state === undefined) return;
     if (!state.joined) {
       if (state.pending.length >= this.limits.maxPendingWhileJoining) {
         // Cannot keep up: the client reconnects and resumes with `after`, losing nothing.
@@ -170,10 +228,16 @@ export class ChatHandler extends WebSocketHandler {
   // ---------------------------------------------------------------- requests
 
   private async join(req: JoinRequest): Promise<void> {
+    // `name` asks for that name: taken only if nobody else holds it.
+    if (req.name !== undefined && req.name !== this.name && !(await this.takeName(req.name, req.room))) return;
+    const name = this.name;
+    if (name === undefined) {
+      this.fail({ code: ChatErrorCodes.INVALID_NAME, message: 'choose a name first: join with "name", or send "rename"', room: req.room });
+      return;
+    }
     const existing = this.rooms.get(req.room);
     if (existing !== undefined) {
       // Joining again re-sends `joined` (e.g. to resync with `after`), without a new presence event.
-      existing.name = req.name;
       await this.replyJoined(req, existing);
       return;
     }
@@ -181,35 +245,40 @@ export class ChatHandler extends WebSocketHandler {
       this.fail({ code: ChatErrorCodes.TOO_MANY_ROOMS, message: `a connection may be in at most ${this.limits.maxRoomsPerConnection} rooms`, room: req.room });
       return;
     }
-    const state: RoomState = { name: req.name, joined: false, deliveredUpTo: 0, pending: [] };
+    const state: RoomState = { joined: false, deliveredUpTo: 0, pending: [] };
     this.rooms.set(req.room, state);
     const topic = roomTopic(req.room);
+    let arrived: boolean;
     try {
       // Subscribe before reading: whatever commits after the read is then surely delivered live.
       await this.services.broker.subscribe(topic, this);
-      await this.replyJoined(req, state);
+      arrived = await this.replyJoined(req, state);
     } catch (err) {
       this.rooms.delete(req.room);
       await this.services.broker.unsubscribe(topic, this).catch(() => {});
       throw err;
     }
+    // Only the person's first connection in the room is an arrival (a second tab is the same member).
+    if (!arrived) return;
     const members = await this.services.presence.members(req.room, this.limits.maxMembersListed);
     await this.services.broker.publish(topic, JSON.stringify({
-      type: 'presence', room: req.room, event: 'join', uid: this.uid, name: state.name, members,
-    }), { origin: this.uid });
+      type: 'presence', room: req.room, event: 'join', uid: this.uid, name, members,
+    }), { origin: this.connectionId });
   }
 
-  private async replyJoined(req: JoinRequest, state: RoomState): Promise<void> {
+  /** Sends `joined`; resolves with whether the person was new in the room's presence. */
+  private async replyJoined(req: JoinRequest, state: RoomState): Promise<boolean> {
     const { store, presence } = this.services;
     state.joined = false;
     try {
       const page = req.after === undefined
         ? fitPage(await store.latest(req.room, this.limits.historyOnJoin), this.limits.maxReplyBytes, 'newest')
         : fitPage(await store.after(req.room, req.after, this.limits.syncPage), this.limits.maxReplyBytes, 'oldest');
-      const members = await presence.join(req.room, { uid: this.uid, name: state.name }, this.limits.maxMembersListed);
+      const { members, changed } = await presence.join(req.room, { uid: this.uid, name: this.name ?? '' }, this.connectionId, this.limits.maxMembersListed);
       this.send({ type: 'joined', room: req.room, members, messages: page.messages, hasMore: page.hasMore, lastId: page.lastId, oldestId: page.oldestId });
       // Everything up to lastId is in the page or older than it (resuming with hasMore: fetched with `sync`).
       state.deliveredUpTo = Math.max(state.deliveredUpTo, page.lastId);
+      return changed;
     } finally {
       state.joined = true;
       const pending = state.pending;
@@ -228,15 +297,79 @@ export class ChatHandler extends WebSocketHandler {
     await this.leaveRoom(req.room, state);
   }
 
-  private async leaveRoom(room: string, state: RoomState): Promise<void> {
+  private async leaveRoom(room: string, _state: RoomState): Promise<void> {
     this.rooms.delete(room);
     const topic = roomTopic(room);
     const { broker, presence } = this.services;
     await broker.unsubscribe(topic, this);
-    const members = await presence.leave(room, this.uid, this.limits.maxMembersListed);
+    const { members, changed } = await presence.leave(room, this.uid, this.connectionId, this.limits.maxMembersListed);
+    // The person leaves with their last connection in the room.
+    if (!changed) return;
     await broker.publish(topic, JSON.stringify({
-      type: 'presence', room, event: 'leave', uid: this.uid, name: state.name, members,
-    }), { origin: this.uid });
+      type: 'presence', room, event: 'leave', uid: this.uid, name: this.name ?? '', members,
+    }), { origin: this.connectionId });
+  }
+
+  private async rename(req: RenameRequest): Promise<void> {
+    if (req.name === this.name) {
+      this.send(this.renamedEnvelope(req.name, undefined));
+      return;
+    }
+    await this.takeName(req.name, undefined);
+  }
+
+  /**
+   * Takes `name` for the person (store-checked ownership), then tells this connection (`renamed`), the person's
+   * other connections (their topic) and the rooms of this connection (`rename`). False, after an error
+   * envelope, when someone else holds it.
+   */
+  private async takeName(name: string, room: string | undefined): Promise<boolean> {
+    const claim = await this.services.store.claimName(this.uid, name);
+    if (!claim.ok) {
+      this.fail({ code: ChatErrorCodes.NAME_TAKEN, message: `the name "${name}" belongs to someone else`, ...(room !== undefined && { room }) });
+      return false;
+    }
+    const previous = this.name;
+    this.name = claim.name;
+    this.send(this.renamedEnvelope(claim.name, previous));
+    const rooms = [...this.rooms.keys()];
+    if (this.personTopic !== undefined) {
+      await this.services.broker.publish(this.personTopic, JSON.stringify({ ...this.renamedEnvelope(claim.name, previous), rooms }), { origin: this.connectionId });
+    }
+    if (previous !== undefined && previous !== claim.name) await this.announceRename(rooms, previous, claim.name);
+    return true;
+  }
+
+  private renamedEnvelope(name: string, previous: string | undefined): RenamedEnvelope {
+    return { type: 'renamed', uid: this.uid, name, ...(previous !== undefined && { previous }) };
+  }
+
+  /** Updates the person's name in the presence of `rooms` and tells everyone there (the renamer's connections too). */
+  private async announceRename(rooms: readonly string[], from: string, to: string): Promise<void> {
+    for (const room of rooms) {
+      if (!this.rooms.has(room)) continue;
+      await this.services.presence.join(room, { uid: this.uid, name: to }, this.connectionId, this.limits.maxMembersListed);
+      await this.services.broker.publish(roomTopic(room), JSON.stringify({ type: 'rename', room, uid: this.uid, from, to }));
+    }
+  }
+
+  /** The person renamed in another connection: take the name here, and announce it in rooms that one is not in. */
+  private personEvent(frame: PreparedMessage): void {
+    let event: { type?: unknown; name?: unknown; previous?: unknown; rooms?: unknown };
+    try {
+      event = JSON.parse(frame.payload.toString('utf8')) as typeof event;
+    } catch {
+      return;
+    }
+    if (event.type !== 'renamed' || typeof event.name !== 'string') return;
+    const previous = this.name;
+    this.name = event.name;
+    this.send(this.renamedEnvelope(event.name, previous));
+    const announced = new Set(Array.isArray(event.rooms) ? event.rooms : []);
+    const others = [...this.rooms.keys()].filter((room) => !announced.has(room));
+    if (previous !== undefined && previous !== event.name && others.length > 0) {
+      this.announceRename(others, previous, event.name).catch((err: unknown) => this.services.logError('chat: rename', err));
+    }
   }
 
   private async sendMessage(req: SendRequest): Promise<void> {
@@ -249,15 +382,17 @@ export class ChatHandler extends WebSocketHandler {
       this.rateLimited(req, this.messageBucket);
       return;
     }
+    // Stamped by the server: the person's id and current name, whatever else the client put in the envelope.
+    const name = this.name ?? '';
     const stored = await this.services.store.append({
-      room: req.room, uid: this.uid, name: state.name, text: req.text, clientId: req.clientId,
+      room: req.room, uid: this.uid, name, text: req.text, clientId: req.clientId,
     });
     // Committed: now acknowledge, then broadcast. Appends resolve in id order and nothing below awaits
     // before publish() is called, so publishes (and thus deliveries) happen in id order too.
     this.send({ type: 'ack', room: req.room, clientId: req.clientId, id: stored.id, ts: stored.ts, duplicate: stored.duplicate });
     if (stored.duplicate) return;
     const envelope = messageEnvelope({
-      room: req.room, id: stored.id, ts: stored.ts, uid: this.uid, name: state.name, text: req.text, clientId: req.clientId,
+      room: req.room, id: stored.id, ts: stored.ts, uid: this.uid, name, text: req.text, clientId: req.clientId,
     });
     await this.services.broker.publish(roomTopic(req.room), JSON.stringify(envelope), { seq: stored.id });
   }
@@ -275,11 +410,10 @@ export class ChatHandler extends WebSocketHandler {
   }
 
   private typing(req: TypingRequest): void {
-    const state = this.rooms.get(req.room);
-    if (!this.requireJoined(req.room) || state === undefined) return;
+    if (!this.requireJoined(req.room)) return;
     if (!this.typingBucket.tryTake()) return; // a dropped typing notice harms nobody: no error
     this.services.broker
-      .publish(roomTopic(req.room), JSON.stringify({ type: 'typing', room: req.room, uid: this.uid, name: state.name }), { origin: this.uid })
+      .publish(roomTopic(req.room), JSON.stringify({ type: 'typing', room: req.room, uid: this.uid, name: this.name ?? '' }), { origin: this.connectionId })
       .catch((err: unknown) => this.services.logError('chat: typing', err));
   }
 
@@ -314,6 +448,10 @@ export class ChatHandler extends WebSocketHandler {
       const about: { clientId?: string; room?: string } = {};
       if (req.type === 'message') about.clientId = req.clientId;
       if ('room' in req) about.room = req.room;
+      if (err instanceof RangeError && req.type === 'rename') {
+        this.fail({ code: ChatErrorCodes.INVALID_NAME, message: err.message });
+        return;
+      }
       if (err instanceof StoreUnavailableError) {
         this.fail({ code: ChatErrorCodes.STORAGE_UNAVAILABLE, message: 'storage is unavailable: nothing was stored, try again later', ...about });
         return;
@@ -322,4 +460,10 @@ export class ChatHandler extends WebSocketHandler {
       this.fail({ code: ChatErrorCodes.INTERNAL, message: 'internal error', ...about });
     });
   }
+}
+
+/** Cuts a name to `max` code points (a proxy's user name may be longer than a chosen one may). */
+function truncateName(name: string, max: number): string {
+  if (codePointLength(name) <= max) return name;
+  return Array.from(name).slice(0, max).join('').trim();
 }

@@ -224,7 +224,7 @@ class MeteredChatHandler extends ChatHandler {
 
   private transport: 'h1' | 'h2' | null = null;
 
-  override open(): void | Promise<void> {
+  override open(): Promise<void> {
     this.metrics.connectionsOpened++;
     this.transport = this.request.httpVersionMajor === 2 ? 'h2' : 'h1';
     this.metrics.openByTransport[this.transport]++;

@@ -1,45 +1,72 @@
 /**
- * Who is in which room. Asynchronous by contract so that a shared registry (Redis, issue 6) can
- * implement it; the in-process one keeps a map that shrinks as members leave.
+ * Who is in which room: people, not connections. Two tabs of one person are one member; the person leaves
+ * when their last connection in the room does. Asynchronous by contract so that a shared registry (Redis)
+ * can implement it; the in-process one keeps maps that shrink as members leave.
  */
 import type { Member } from './protocol.js';
 
+/** The room after a join or leave: its members (at most `limit`), and whether the person arrived or left. */
+export interface PresenceChange {
+  readonly members: Member[];
+  /** join: the person was not in the room before this connection; leave: this was their last connection. */
+  readonly changed: boolean;
+}
+
 export interface PresenceRegistry {
-  /** Adds (or renames) a member; resolves with the room's members afterwards, at most `limit` of them. */
-  join(room: string, member: Member, limit: number): Promise<Member[]>;
-  /** Removes a member; resolves with the remaining members (at most `limit`). */
-  leave(room: string, uid: string, limit: number): Promise<Member[]>;
+  /**
+   * Adds connection `connection` of person `member.uid` to the room, or updates the person's name when it is
+   * there already (a rename). Resolves with the members afterwards and whether the person is new in the room.
+   */
+  join(room: string, member: Member, connection: string, limit: number): Promise<PresenceChange>;
+  /** Removes a connection; `changed` when it was the person's last one in the room. */
+  leave(room: string, uid: string, connection: string, limit: number): Promise<PresenceChange>;
   /** The room's members (at most `limit`), in joining order. */
   members(room: string, limit: number): Promise<Member[]>;
 }
 
-/** Presence of the connections of this process. Memory: one entry per (connection, room) joined. */
-export class InProcessPresence implements PresenceRegistry {
-  private readonly rooms = new Map<string, Map<string, string>>();
+interface Person {
+  name: string;
+  readonly connections: Set<string>;
+}
 
-  join(room: string, member: Member, limit: number): Promise<Member[]> {
-    let members = this.rooms.get(room);
-    if (!members) this.rooms.set(room, (members = new Map()));
-    members.set(member.uid, member.name);
-    return this.members(room, limit);
+/** Presence of the connections of this process. Memory: one entry per (person, room) plus one per connection. */
+export class InProcessPresence implements PresenceRegistry {
+  private readonly rooms = new Map<string, Map<string, Person>>();
+
+  join(room: string, member: Member, connection: string, limit: number): Promise<PresenceChange> {
+    let people = this.rooms.get(room);
+    if (!people) this.rooms.set(room, (people = new Map()));
+    let person = people.get(member.uid);
+    const changed = person === undefined;
+    if (person === undefined) people.set(member.uid, (person = { name: member.name, connections: new Set() }));
+    person.name = member.name;
+    person.connections.add(connection);
+    return Promise.resolve({ members: this.list(room, limit), changed });
   }
 
-  leave(room: string, uid: string, limit: number): Promise<Member[]> {
-    const members = this.rooms.get(room);
-    if (members) {
-      members.delete(uid);
-      if (members.size === 0) this.rooms.delete(room);
+  leave(room: string, uid: string, connection: string, limit: number): Promise<PresenceChange> {
+    const people = this.rooms.get(room);
+    const person = people?.get(uid);
+    let changed = false;
+    if (people && person && person.connections.delete(connection) && person.connections.size === 0) {
+      people.delete(uid);
+      changed = true;
+      if (people.size === 0) this.rooms.delete(room);
     }
-    return this.members(room, limit);
+    return Promise.resolve({ members: this.list(room, limit), changed });
   }
 
   members(room: string, limit: number): Promise<Member[]> {
+    return Promise.resolve(this.list(room, limit));
+  }
+
+  private list(room: string, limit: number): Member[] {
     const list: Member[] = [];
-    for (const [uid, name] of this.rooms.get(room) ?? []) {
+    for (const [uid, person] of this.rooms.get(room) ?? []) {
       if (list.length >= limit) break;
-      list.push({ uid, name });
+      list.push({ uid, name: person.name });
     }
-    return Promise.resolve(list);
+    return list;
   }
 
   /** Rooms with at least one member (for tests and metrics). */

@@ -14,13 +14,20 @@ export const ChatErrorCodes = {
   TOO_MANY_ROOMS: 'TOO_MANY_ROOMS',
   STORAGE_UNAVAILABLE: 'STORAGE_UNAVAILABLE',
   INTERNAL: 'INTERNAL',
+  /** The name (compared after NFKC + case folding, invisible characters removed) belongs to someone else. */
+  NAME_TAKEN: 'NAME_TAKEN',
+  /** The name is empty once invisible characters are removed, or the person has no name yet and gave none. */
+  INVALID_NAME: 'INVALID_NAME',
 } as const;
 
 export type ChatErrorCode = (typeof ChatErrorCodes)[keyof typeof ChatErrorCodes];
 
 // ---------------------------------------------------------------- client to server
 
-export interface JoinRequest { readonly type: 'join'; readonly room: string; readonly name: string; readonly after?: number }
+/** `name`: a request to take that name (checked against ownership); without it the person's current name is used. */
+export interface JoinRequest { readonly type: 'join'; readonly room: string; readonly name?: string; readonly after?: number }
+/** Takes another display name: answered with `renamed` or an error (NAME_TAKEN, INVALID_NAME, TOO_LONG). */
+export interface RenameRequest { readonly type: 'rename'; readonly name: string }
 export interface LeaveRequest { readonly type: 'leave'; readonly room: string }
 export interface SendRequest { readonly type: 'message'; readonly room: string; readonly clientId: string; readonly text: string }
 export interface HistoryRequest { readonly type: 'history'; readonly room: string; readonly before: number; readonly limit: number }
@@ -30,7 +37,7 @@ export interface PingRequest { readonly type: 'ping'; readonly t?: number }
 
 /** A validated client envelope. */
 export type ClientEnvelope =
-  | JoinRequest | LeaveRequest | SendRequest | HistoryRequest | SyncRequest | TypingRequest | PingRequest;
+  | JoinRequest | LeaveRequest | SendRequest | HistoryRequest | SyncRequest | TypingRequest | PingRequest | RenameRequest;
 
 // ---------------------------------------------------------------- server to client
 
@@ -49,7 +56,10 @@ export interface Member { readonly uid: string; readonly name: string }
 
 export interface WelcomeEnvelope {
   readonly type: 'welcome';
+  /** The person's stable id (the same for every connection of the session, across reconnects and restarts). */
   readonly uid: string;
+  /** The person's display name on this server; absent until they take one. */
+  readonly name?: string;
   readonly limits: { maxTextLength: number; maxNameLength: number; ratePerSecond: number; burst: number; historyPage: number };
   readonly server: string;
 }
@@ -73,6 +83,13 @@ export interface PresenceEnvelope {
   readonly uid: string; readonly name: string; readonly members: readonly Member[];
 }
 export interface TypingEnvelope { readonly type: 'typing'; readonly room: string; readonly uid: string; readonly name: string }
+/**
+ * The person's name changed: the answer to `rename` (or to a `join` with a new name), and sent to the person's
+ * other connections too. `previous` is absent when the person had no name.
+ */
+export interface RenamedEnvelope { readonly type: 'renamed'; readonly uid: string; readonly name: string; readonly previous?: string }
+/** Someone in the room took another name (sent to every connection in the room, the renamer's included). */
+export interface RenameEnvelope { readonly type: 'rename'; readonly room: string; readonly uid: string; readonly from: string; readonly to: string }
 export interface PongEnvelope { readonly type: 'pong'; readonly t?: number }
 export interface ErrorEnvelope {
   readonly type: 'error'; readonly code: ChatErrorCode; readonly message: string;
@@ -81,7 +98,7 @@ export interface ErrorEnvelope {
 
 export type ServerEnvelope =
   | WelcomeEnvelope | JoinedEnvelope | MessageEnvelope | AckEnvelope | HistoryEnvelope
-  | PresenceEnvelope | TypingEnvelope | PongEnvelope | ErrorEnvelope;
+  | PresenceEnvelope | TypingEnvelope | PongEnvelope | ErrorEnvelope | RenamedEnvelope | RenameEnvelope;
 
 /** Builds the wire form of a stored message (field order fixed so frames are byte-identical everywhere). */
 export function messageEnvelope(m: ChatMessage): MessageEnvelope {

@@ -1,14 +1,16 @@
 /**
  * The chat server: the page (src/web/public) at `/`, the chat WebSocket at `/chat`, history in SQLite.
  */
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { App } from 'wireroom/app';
-import { InProcessBroker, type Broker } from 'wireroom/app';
-import type { DeflateCodecOptions } from 'wireroom';
-import type { ChatServices } from './chat-handler.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { App, InProcessBroker, SessionCookie, isRefusal, isSecureRequest, refuse, sendText, staticFiles, type Broker, type IdentifyHook } from 'wireroom/app';
+import { trustedHeaderIdentity, type DeflateCodecOptions } from 'wireroom';
+import type { ChatIdentity, ChatServices } from './chat-handler.js';
+import { defaultSecretPath, loadOrCreateSecret, newSessionId, readSecretFile, uidOfProxyUser, uidOfSession } from './identity.js';
 import type { ClusterPeer } from './cluster.js';
 import { defaultLimits, type ChatLimits } from './limits.js';
 import { ChatMetrics } from './metrics.js';
@@ -72,6 +74,25 @@ export interface ChatServerOptions {
    * WebSockets by transport (`transport="h1"` / `"h2"`).
    */
   readonly tls?: { readonly cert: Buffer | string; readonly key: Buffer | string };
+  /**
+   * Keys signing the session cookies, first signs, all verify (rotation: put a new key first, drop an old one
+   * once its cookies have expired: cookies it signed are then refused). Each at least 32 bytes.
+   * Default: the keys of `secretFile`.
+   */
+  readonly sessionKeys?: readonly (string | Buffer)[];
+  /**
+   * File holding the session keys, one per line (the first signs). Default: `session-secret` next to `dbPath`,
+   * generated on first start (mode 0600). Refused when group or others may access it. Processes sharing a chat
+   * (Redis) must share the keys.
+   */
+  readonly secretFile?: string;
+  /** How long a session lasts without a visit, in seconds (each page load renews it). Default 30 days. */
+  readonly sessionMaxAgeSeconds?: number;
+  /**
+   * Identity from an authenticating reverse proxy (e.g. oauth2-proxy) instead of sessions: the user is the value
+   * of `header`, accepted only on connections from `trustedProxies` (IPs or CIDRs); others get 403.
+   */
+  readonly trustUserHeader?: { readonly header: string; readonly trustedProxies: readonly string[] };
 }
 
 /** A running chat server. */
@@ -87,6 +108,15 @@ export interface ChatServer {
 }
 
 const requireCjs = createRequire(import.meta.url);
+
+/** Whether `origin` is the origin of the request's own Host (the page's own site). */
+function sameOrigin(origin: string, req: IncomingMessage): boolean {
+  try {
+    return new URL(origin).host === (req.headers.host ?? '').toLowerCase();
+  } catch {
+    return false;
+  }
+}
 
 /** The package version, for `welcome`. Works from src/ (tsx) and from dist/ alike. */
 function packageVersion(): string {
@@ -108,12 +138,61 @@ const CONTENT_SECURITY_POLICY =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; " +
   "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/** The session cookie's name. */
+export const SESSION_COOKIE = 'wireroom_chat_session';
+const DEFAULT_SESSION_SECONDS = 30 * 24 * 3600;
+
+/** How the chat knows who connects: signed sessions (default) or a trusted proxy's header. */
+interface Identities {
+  readonly identify: IdentifyHook<ChatIdentity>;
+  /** Session mode: the cookie, whose page loads and POST /session issue or renew it. */
+  readonly cookie: SessionCookie | undefined;
+  readonly maxAgeSeconds: number;
+}
+
+function setUpIdentities(options: ChatServerOptions): Identities {
+  const maxAgeSeconds = options.sessionMaxAgeSeconds ?? DEFAULT_SESSION_SECONDS;
+  if (options.trustUserHeader !== undefined) {
+    const fromHeader = trustedHeaderIdentity(options.trustUserHeader);
+    return {
+      cookie: undefined,
+      maxAgeSeconds,
+      identify: async (request) => {
+        const user = await fromHeader(request);
+        if (isRefusal(user)) return user;
+        return { uid: uidOfProxyUser(user), defaultName: user };
+      },
+    };
+  }
+  let keys = options.sessionKeys;
+  if (keys === undefined) {
+    const dbPath = options.dbPath ?? './data/chat.db';
+    keys = options.secretFile !== undefined ? readSecretFile(options.secretFile)
+      // A database in memory: so are the keys (sessions end with the process, as the history does).
+      : options.store === undefined && dbPath === ':memory:' ? [randomBytes(32)]
+      : loadOrCreateSecret(defaultSecretPath(dbPath));
+  }
+  const cookie = new SessionCookie({ keys: [...keys], name: SESSION_COOKIE, maxAgeSeconds, path: '/', sameSite: 'Lax' });
+  const fromCookie = cookie.identify();
+  return {
+    cookie,
+    maxAgeSeconds,
+    identify: async (request) => {
+      const session = await fromCookie(request);
+      if (isRefusal(session)) return session;
+      return { uid: uidOfSession(session) };
+    },
+  };
+}
+
 /** Starts the chat server; resolves once it listens. */
 export async function startChatServer(options: ChatServerOptions = {}): Promise<ChatServer> {
   const limits: ChatLimits = Object.freeze({ ...defaultLimits, ...options.limits });
   const publicUrl = options.publicUrl !== undefined ? new URL(options.publicUrl) : undefined;
   const allowedHosts = [...(options.allowedHosts ?? []), ...(publicUrl ? [publicUrl.host] : [])];
   const logError = options.logError ?? ((context: string, error: unknown) => console.error(`wireroom chat: ${context}:`, error));
+  // Before opening anything: a bad secret file stops the start with its message.
+  const identities = setUpIdentities(options);
   const store = options.store ?? SqliteChatStore.open(options.dbPath ?? './data/chat.db', { synchronous: options.synchronous ?? 'FULL', ...options.retention });
   const broker = options.broker ?? new InProcessBroker();
   const services: ChatServices = {
@@ -127,6 +206,18 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
   };
 
   const metrics = options.metrics ?? new ChatMetrics();
+  const { cookie } = identities;
+  const secureCookie = (req: IncomingMessage): boolean => isSecureRequest(req) || publicUrl?.protocol === 'https:';
+  /** The session of a request: its valid cookie's, renewed when old or signed with an older key; else a new one. */
+  const session = (req: IncomingMessage, res: ServerResponse, sessionCookie: SessionCookie): string => {
+    const read = sessionCookie.read(req);
+    const renew = !read.ok || !read.signedWithCurrentKey || read.expiresAt - Date.now() < (identities.maxAgeSeconds * 1000) / 2;
+    const id = read.ok ? read.value : newSessionId();
+    if (renew) res.setHeader('Set-Cookie', sessionCookie.serialize(id, { secure: secureCookie(req) }));
+    return id;
+  };
+  const pageFiles = staticFiles(options.publicDir ?? defaultPublicDir, { headers: { 'Content-Security-Policy': CONTENT_SECURITY_POLICY, 'Referrer-Policy': 'no-referrer' } });
+  const allowedOrigins = services.allowedOrigins;
   const { cluster } = options;
   /** This process's health: `status`, the shared services' details, its connections and pid. */
   type LocalHealth = { status: 'ok' | 'degraded'; connections: number; pid: number; [detail: string]: unknown };
@@ -143,6 +234,7 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
     logError,
     onRejected: metrics.handshakeRejected,
     ...(allowedHosts.length > 0 && { allowedHosts }),
+    identify: identities.identify,
   })
     .websocket('/chat', (req) => metrics.chatHandler(req, services))
     .route('/healthz', async (_req, res) => {
@@ -169,7 +261,32 @@ export async function startChatServer(options: ChatServerOptions = {}): Promise<
       res.end(res.req.method === 'HEAD' ? undefined : body);
     })
     .route('/metrics', metrics.route)
-    .static('/', options.publicDir ?? defaultPublicDir, { headers: { 'Content-Security-Policy': CONTENT_SECURITY_POLICY, 'Referrer-Policy': 'no-referrer' } });
+    .route('/session', (req, res) => {
+      // For clients without a page: a session (the one of a valid cookie, else a new one) and its cookie.
+      if (cookie === undefined) {
+        sendText(res, 404, 'No sessions here: the identity comes from the reverse proxy');
+        return;
+      }
+      if (req.method !== 'POST') {
+        sendText(res, 405, 'Method Not Allowed', { Allow: 'POST' });
+        return;
+      }
+      // A page elsewhere must not replace a visitor's session (a cross-site form POST carries an Origin).
+      const origin = req.headers.origin;
+      if (origin !== undefined && !sameOrigin(origin, req) && !allowedOrigins.includes(origin.toLowerCase())) {
+        sendText(res, 403, 'Origin not allowed');
+        return;
+      }
+      const body = JSON.stringify({ id: uidOfSession(session(req, res, cookie)) });
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+      res.end(body);
+    })
+    // The page issues (or renews) the session cookie its WebSocket then presents.
+    .route(/^\/(index\.html)?$/, (req, res, params) => {
+      if (cookie !== undefined && req.method === 'GET') session(req, res, cookie);
+      return pageFiles(req, res, [params[0] ?? '']);
+    })
+    .route(/^\/(.*)$/, pageFiles);
 
   let server;
   try {

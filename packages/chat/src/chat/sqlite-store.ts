@@ -12,8 +12,9 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { ChatMessage } from './protocol.js';
+import { nameKey } from './sanitize.js';
 import {
-  StoreUnavailableError, type AppendResult, type ChatStore, type MessagePage, type NewMessage, type RetentionOptions,
+  StoreUnavailableError, type AppendResult, type ChatStore, type MessagePage, type NameClaim, type NewMessage, type RetentionOptions,
 } from './store.js';
 
 // ---- the small part of better-sqlite3's API used here (the package ships no types)
@@ -73,6 +74,12 @@ CREATE TABLE IF NOT EXISTS messages (
   PRIMARY KEY (room, id)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS messages_client_id ON messages (room, client_id);
+CREATE TABLE IF NOT EXISTS names (
+  key  TEXT    NOT NULL PRIMARY KEY,
+  uid  TEXT    NOT NULL UNIQUE,
+  name TEXT    NOT NULL,
+  ts   INTEGER NOT NULL
+) WITHOUT ROWID;
 `;
 const COLUMNS = 'room, id, ts, uid, name, text, client_id AS clientId';
 
@@ -101,6 +108,8 @@ export class SqliteChatStore implements ChatStore {
   private readonly commitBatch: Transaction<[readonly NewMessage[], number], AppendResult[]>;
   private readonly readPage: Transaction<[string, 'before' | 'after', number, number], MessagePage>;
   private readonly sweep: Transaction<[number], number>;
+  private readonly selectName: Statement;
+  private readonly claim: Transaction<[string, string, string, number], NameClaim>;
 
   private constructor(db: Database, options: SqliteStoreOptions) {
     this.db = db;
@@ -162,6 +171,21 @@ export class SqliteChatStore implements ChatStore {
       const hasMore = rows.length > limit;
       if (hasMore) rows.pop();
       return { messages: rows, hasMore, lastId: last, oldestId };
+    });
+
+    // Names: one row per person (uid UNIQUE), one owner per key (PRIMARY KEY). A claim is one transaction,
+    // so two processes sharing the file cannot both take a name.
+    this.selectName = db.prepare('SELECT name FROM names WHERE uid = ?');
+    const ownerOf = db.prepare('SELECT uid FROM names WHERE key = ?');
+    const dropName = db.prepare('DELETE FROM names WHERE uid = ?');
+    const insertName = db.prepare('INSERT INTO names (key, uid, name, ts) VALUES (?, ?, ?, ?)');
+    this.claim = db.transaction((uid: string, name: string, key: string, ts: number): NameClaim => {
+      const owner = ownerOf.get(key) as { uid: string } | undefined;
+      if (owner !== undefined && owner.uid !== uid) return { ok: false, reason: 'taken' };
+      const previous = (this.selectName.get(uid) as { name: string } | undefined)?.name;
+      dropName.run(uid);
+      insertName.run(key, uid, name, ts);
+      return { ok: true, name, previous };
     });
 
     this.sweep = db.transaction((now: number): number => {
@@ -261,6 +285,26 @@ export class SqliteChatStore implements ChatStore {
     if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
     try {
       return Promise.resolve((this.maxId.get(room) as { last: number }).last);
+    } catch (err) {
+      return Promise.reject(new StoreUnavailableError('reading failed', { cause: err }));
+    }
+  }
+
+  claimName(uid: string, name: string): Promise<NameClaim> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
+    const key = nameKey(name);
+    if (key.length === 0) return Promise.reject(new RangeError('a name must have a visible character'));
+    try {
+      return Promise.resolve(this.claim.immediate(uid, name, key, this.now()));
+    } catch (err) {
+      return Promise.reject(new StoreUnavailableError('storing the name failed', { cause: err }));
+    }
+  }
+
+  nameOf(uid: string): Promise<string | undefined> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('the store is closed'));
+    try {
+      return Promise.resolve((this.selectName.get(uid) as { name: string } | undefined)?.name);
     } catch (err) {
       return Promise.reject(new StoreUnavailableError('reading failed', { cause: err }));
     }

@@ -56,7 +56,23 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/**
+ * The outcome of `claimName`: the name is now the person's (`previous`: the name they had before, if any), or
+ * it is held by someone else. Names are compared by `nameKey()` (NFKC, case folding, invisible characters removed).
+ */
+export type NameClaim =
+  | { readonly ok: true; readonly name: string; readonly previous: string | undefined }
+  | { readonly ok: false; readonly reason: 'taken' };
+
 export interface ChatStore {
+  /**
+   * Makes `name` (already sanitised) the display name of the person `uid`, atomically: refused when another
+   * person holds a name with the same `nameKey()`; otherwise the person's previous name is released. A name
+   * is held until its owner takes another one (across restarts, and across processes sharing the store).
+   */
+  claimName(uid: string, name: string): Promise<NameClaim>;
+  /** The person's current display name, undefined when they have none yet. */
+  nameOf(uid: string): Promise<string | undefined>;
   /**
    * Stores a message, or finds the one stored earlier with the same (room, clientId).
    * Resolves only once the message is committed; rejects with StoreUnavailableError when nothing was stored.

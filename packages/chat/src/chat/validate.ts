@@ -5,7 +5,7 @@
  */
 import type { ChatLimits } from './limits.js';
 import { ChatErrorCodes, type ChatErrorCode, type ClientEnvelope } from './protocol.js';
-import { codePointLength, normalizeRoom, sanitizeName } from './sanitize.js';
+import { codePointLength, nameKey, normalizeRoom, sanitizeName } from './sanitize.js';
 
 /** Why an envelope was refused; `clientId`/`room` are echoed when the refusal concerns a sent message. */
 export interface Rejection {
@@ -60,7 +60,7 @@ function nameField(o: Fields, limits: ChatLimits): string {
   // Bound the work before sanitising: a name far over the limit cannot shrink into it legitimately.
   if (o.name.length > limits.maxNameLength * 8) throw new FieldError(ChatErrorCodes.TOO_LONG, `"name" is longer than ${limits.maxNameLength} characters`);
   const name = sanitizeName(o.name);
-  if (name.length === 0) bad('"name" must not be empty');
+  if (name.length === 0 || nameKey(name).length === 0) throw new FieldError(ChatErrorCodes.INVALID_NAME, '"name" must have a visible character');
   if (codePointLength(name) > limits.maxNameLength) throw new FieldError(ChatErrorCodes.TOO_LONG, `"name" is longer than ${limits.maxNameLength} characters`);
   return name;
 }
@@ -69,10 +69,12 @@ function parseFields(type: string, o: Fields, limits: ChatLimits): ClientEnvelop
   switch (type) {
     case 'join': {
       const room = roomField(o, limits);
-      const name = nameField(o, limits);
+      const name = o.name === undefined ? undefined : nameField(o, limits);
       const after = idField(o, 'after', false);
-      return after === undefined ? { type, room, name } : { type, room, name, after };
+      return { type, room, ...(name !== undefined && { name }), ...(after !== undefined && { after }) };
     }
+    case 'rename':
+      return { type, name: nameField(o, limits) };
     case 'leave':
       return { type, room: roomField(o, limits) };
     case 'message': {

@@ -3,10 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { connect as http2Connect } from 'node:http2';
 import { connect } from 'wireroom';
 import { selfSignedCert } from '../../../wireroom/test/helpers/http2.js';
+import { newSession } from '../helpers/session.js';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -37,12 +38,31 @@ test('bad flags: a clear message, the help, exit code 2', () => {
     [['--history-days', 'week'], /--history-days must be a number of days above 0/],
     [['--tls-cert', 'cert.pem'], /--tls-cert and --tls-key go together/],
     [['--tls-cert', '/nonexistent/cert.pem', '--tls-key', '/nonexistent/key.pem'], /cannot read the TLS files/],
+    [['--trust-user-header', 'X-Forwarded-User'], /--trust-user-header needs --trusted-proxies/],
+    [['--trusted-proxies', '127.0.0.1'], /--trusted-proxies goes with --trust-user-header/],
+    [['--trust-user-header', 'X User', '--trusted-proxies', '127.0.0.1'], /--trust-user-header needs a header name/],
+    [['--trust-user-header', 'X-User', '--trusted-proxies', '127.0.0.1,not-an-ip'], /--trusted-proxies needs addresses or CIDRs/],
+    [['--trust-user-header', 'X-User', '--trusted-proxies', '127.0.0.1', '--secret-file', 'k'], /--secret-file signs sessions/],
   ] as Array<[string[], RegExp]>) {
     const r = runSync(args);
     assert.equal(r.status, 2, args.join(' '));
     assert.match(r.stderr, message);
     assert.match(r.stderr, /Usage: wireroom-chat/);
   }
+});
+
+test('a secret file that cannot be used stops the start with its reason (exit code 1)', (t) => {
+  const dir = tempDir(t);
+  const missing = runSync(['--port', '0', '--db', join(dir, 'chat.db'), '--secret-file', join(dir, 'none')]);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /cannot start: cannot read the secret file/);
+  if (process.platform === 'win32') return;
+  const open = join(dir, 'open-keys');
+  writeFileSync(open, `${'k'.repeat(40)}\n`, { mode: 0o644 });
+  chmodSync(open, 0o644);
+  const readable = runSync(['--port', '0', '--db', join(dir, 'chat.db'), '--secret-file', open]);
+  assert.equal(readable.status, 1);
+  assert.match(readable.stderr, /accessible to group or others \(mode 644\): run chmod 600/);
 });
 
 for (const [signal, code] of [['SIGTERM', 1012], ['SIGINT', 1001]] as const) {
@@ -112,7 +132,8 @@ test('--tls-cert/--tls-key: https:// and wss:// on one port, the page over HTTP/
   t.after(() => session.destroy());
   await once(session, 'remoteSettings');
   assert.equal(session.remoteSettings.enableConnectProtocol, true);
-  const ws = await connect(`${url.replace(/^https/, 'wss')}/chat`, { http2: session });
+  const { cookie } = await newSession(url);
+  const ws = await connect(`${url.replace(/^https/, 'wss')}/chat`, { http2: session, headers: { Cookie: cookie } });
   const [welcome] = (await once(ws, 'message')) as [Buffer];
   assert.equal(JSON.parse(welcome.toString()).type, 'welcome');
   const closed = once(ws, 'close');

@@ -52,7 +52,7 @@ for (const synchronous of ['FULL', 'NORMAL'] as const) {
 
     // The restarted server continues the sequence and dedupes resends of what was stored unacked.
     const server = await startTestServer(t, { dir, dbPath });
-    const again = await TestClient.connect(server.url);
+    const again = await TestClient.connect(server.url, { cookie: client.cookie }); // Ann again: same database, same secret
     t.after(() => again.close());
     again.send({ type: 'join', room: 'crash', name: 'Ann', after: stored.length });
     const rejoined = await Promise.race([again.next('joined'), again.next('error').then((e) => assert.fail(JSON.stringify(e)))]);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { connect, type WebSocket } from 'wireroom';
 import { selfSignedCert } from '../../../wireroom/test/helpers/http2.js';
+import { newSession } from '../helpers/session.js';
 import { startTestServer } from './fixtures/server.js';
 
 function get(session: ClientHttp2Session, path: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
@@ -54,10 +55,11 @@ test('chat with tls: page, /metrics and the WebSocket over HTTP/2 (RFC 8441), HT
 
   assert.deepEqual(await transports(session), { h1: 0, h2: 0 });
   const wsUrl = `${server.url.replace(/^https/, 'wss')}/chat`;
-  const overH2 = await connect(wsUrl, { http2: session });
+  const { cookie } = await newSession(server.url);
+  const overH2 = await connect(wsUrl, { http2: session, headers: { Cookie: cookie } });
   t.after(() => overH2.terminate());
   assert.equal((await firstMessage(overH2)).type, 'welcome');
-  const overH1 = await connect(wsUrl, { tls: { ca: tls.cert } });
+  const overH1 = await connect(wsUrl, { tls: { ca: tls.cert }, headers: { Cookie: cookie } });
   t.after(() => overH1.terminate());
   assert.equal((await firstMessage(overH1)).type, 'welcome');
   assert.deepEqual(await transports(session), { h1: 1, h2: 1 });

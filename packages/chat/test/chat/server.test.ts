@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { SqliteChatStore } from '../../src/chat/sqlite-store.js';
+import { newSession } from '../helpers/session.js';
 import { TestClient } from './fixtures/client.js';
 import { fastLimits, startTestServer, tempDir } from './fixtures/server.js';
 import { once } from 'node:events';
@@ -23,19 +24,22 @@ function fetchWithHost(port: number, path: string, host: string): Promise<{ stat
   });
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** A person's public id: 22 base64url characters (a hash of the session, see src/chat/identity.ts). */
+const UID = /^[A-Za-z0-9_-]{22}$/;
 
-async function connect(t: { after: (fn: () => void) => void }, url: string): Promise<TestClient> {
-  const c = await TestClient.connect(url);
+/** A client with a new session (a new person), or with `cookie`: the same person again (a reconnect, a second tab). */
+async function connect(t: { after: (fn: () => void) => void }, url: string, options: { cookie?: string } = {}): Promise<TestClient> {
+  const c = await TestClient.connect(url, options);
   t.after(() => c.close());
   return c;
 }
 
-test('welcome gives a uid and the limits; join answers with members and an empty history', async (t) => {
+test('welcome gives the person\'s uid and the limits; join answers with members and an empty history', async (t) => {
   const server = await startTestServer(t);
   const a = await connect(t, server.url);
   const welcome = a.all[0]!;
-  assert.match(welcome.uid ?? '', UUID);
+  assert.match(welcome.uid ?? '', UID);
+  assert.equal(welcome.name, undefined, 'a new session has no name yet');
   assert.deepEqual(welcome.limits, { maxTextLength: 2000, maxNameLength: 32, ratePerSecond: 5, burst: 10, historyPage: 50 });
   assert.match(welcome.server ?? '', /^wireroom\//);
   const joined = await a.join('Lobby', '  Ann\u0007 ');
@@ -149,7 +153,7 @@ test('a resend with the same clientId is acked with the original id and neither 
   const second = await a.next('ack');
   assert.deepEqual(second, { ...first, duplicate: true });
   // The resend may come on a new connection, after a reconnect.
-  const a2 = await connect(t, server.url);
+  const a2 = await connect(t, server.url, { cookie: a.cookie }); // Ann again
   await a2.join('d', 'Ann');
   a2.send({ type: 'message', room: 'd', clientId: 'same', text: 'once' });
   assert.deepEqual(await a2.next('ack'), { ...first, duplicate: true });
@@ -173,7 +177,7 @@ test('resume after a reconnect: exactly the missed messages, then live ones, no 
   for (let i = 4; i <= 11; i++) b.send({ type: 'message', room: 'z', clientId: `b${i}`, text: `t${i}` });
   await b.take('ack', 8);
 
-  const again = await connect(t, server.url);
+  const again = await connect(t, server.url, { cookie: a.cookie }); // Ann, reconnected
   const joined = await again.join('z', 'Ann', 3);
   assert.deepEqual(joined.messages!.map((m) => m.id), [4, 5, 6, 7, 8], 'replay is capped at syncPage');
   assert.equal(joined.hasMore, true);
@@ -336,7 +340,8 @@ test('publicUrl and allowedHosts: the public name is served and its pages may co
   assert.equal((await fetchWithHost(port, '/', 'chat.example.com')).status, 200);
   assert.equal((await fetchWithHost(port, '/', 'chat.corp.test:8443')).status, 200);
   assert.equal((await fetchWithHost(port, '/', 'chat.example.net')).status, 421);
-  const behindProxy = upgradeRequest('/chat', { Origin: 'https://chat.example.com' }).replace('Host: 127.0.0.1', 'Host: chat.example.com');
+  const { cookie } = await newSession(server.url);
+  const behindProxy = upgradeRequest('/chat', { Origin: 'https://chat.example.com', Cookie: cookie }).replace('Host: 127.0.0.1', 'Host: chat.example.com');
   const socket = await rawConnect(port);
   socket.write(behindProxy);
   const [first] = (await once(socket, 'data')) as [Buffer];

@@ -46,7 +46,15 @@ test('bad rooms', () => {
 });
 
 test('bad names', () => {
-  for (const name of [undefined, 5, '', '   ', '\u0000\u0007', '\u202E\u200B']) assert.equal(codeOf({ type: 'join', room: 'a', name }), 'BAD_MESSAGE', JSON.stringify(name));
+  for (const name of [5, null, ['Ann']]) assert.equal(codeOf({ type: 'join', room: 'a', name }), 'BAD_MESSAGE', JSON.stringify(name));
+  for (const name of ['', '   ', '\u0000\u0007', '\u202E\u200B', '\u00AD\u2060\uFE0F']) {
+    assert.equal(codeOf({ type: 'join', room: 'a', name }), 'INVALID_NAME', JSON.stringify(name));
+    assert.equal(codeOf({ type: 'rename', name }), 'INVALID_NAME', `rename ${JSON.stringify(name)}`);
+  }
+  assert.equal(codeOf({ type: 'join', room: 'a' }), 'OK', 'join without a name: the person\'s current one');
+  assert.equal(codeOf({ type: 'rename' }), 'BAD_MESSAGE');
+  assert.equal(codeOf({ type: 'rename', name: 'n'.repeat(33) }), 'TOO_LONG');
+  assert.deepEqual(parse({ type: 'rename', name: ' Ali\u200Bce ', uid: 'forged' }), { ok: true, envelope: { type: 'rename', name: 'Alice' } });
   assert.equal(codeOf({ type: 'join', room: 'a', name: 'n'.repeat(33) }), 'TOO_LONG');
   assert.equal(codeOf({ type: 'join', room: 'a', name: 'n'.repeat(100_00) }), 'TOO_LONG');
   assert.equal(codeOf({ type: 'join', room: 'a', name: '😀'.repeat(32) }), 'OK', '32 code points, 64 code units');

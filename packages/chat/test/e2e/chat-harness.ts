@@ -20,7 +20,10 @@ export const TEST_TIMEOUT = 60_000;
 export type Server = { url: string; close(): Promise<void> };
 
 export interface OpenOptions {
-  /** Browser profile to open the page in (shares localStorage); default: a new one. */
+  /**
+   * Browser profile to open the page in (shares localStorage and the session cookie: one profile, one person).
+   * Default: the profile of this display name (`personContext(name)`), since names are owned per server.
+   */
   ctx?: BrowserContext;
   /** Another server than the shared one. */
   baseUrl?: string;
@@ -65,6 +68,7 @@ export function chatHarness(label: string) {
     /** Uncaught errors of any page: every test asserts there are none. */
     pageErrors: [] as string[],
     contexts: [] as BrowserContext[],
+    people: new Map<string, BrowserContext>(),
     extraServers: [] as Server[],
     roomSeq: 0,
 
@@ -79,9 +83,19 @@ export function chatHarness(label: string) {
       return ctx;
     },
 
+    /**
+     * The browser profile of the person called `name` in this file: a name belongs to one session on a server,
+     * so every page opened as 'Ada' (in any test of the file) is the same browser, with the same cookie.
+     */
+    async personContext(name: string): Promise<BrowserContext> {
+      let ctx = h.people.get(name);
+      if (ctx === undefined) h.people.set(name, (ctx = await h.newContext()));
+      return ctx;
+    },
+
     /** Opens the chat page in `room` as `name` and waits until it is online and in the member list. */
     async openChat(room: string, name: string, options: OpenOptions = {}): Promise<Page> {
-      const ctx = options.ctx ?? await h.newContext();
+      const ctx = options.ctx ?? await h.personContext(name);
       const page = await ctx.newPage();
       page.setDefaultTimeout(STEP_TIMEOUT);
       page.on('pageerror', (err) => h.pageErrors.push(`${name}: ${err.message}`));
@@ -90,7 +104,9 @@ export function chatHarness(label: string) {
         await page.addInitScript((n) => { if (!localStorage.getItem('wireroom:name')) localStorage.setItem('wireroom:name', n); }, name);
       }
       await page.goto(`${options.baseUrl ?? h.server!.url}/#${room}`, { waitUntil: 'domcontentloaded' });
-      if (await page.locator('#name-dialog').evaluate((d: HTMLDialogElement) => d.open)) {
+      if (options.viaDialog) {
+        // A first visit asks for a name (a profile the server already knows is told its name by `welcome`).
+        await page.waitForSelector('#name-dialog[open]');
         await page.fill('#name-input', name);
         await page.press('#name-input', 'Enter');
       }

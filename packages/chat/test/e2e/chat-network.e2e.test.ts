@@ -48,7 +48,7 @@ describe('chat page in Chromium: errors and network', { skip: browserSkip, timeo
 
   it('two tabs offline: neither tab erases the other\'s unsent messages; all go out once later', { timeout: TEST_TIMEOUT }, async () => {
     const room = h.newRoom('tabs');
-    const ctx = await h.newContext();
+    const ctx = await h.personContext('Ada');
     const tab1 = await h.openChat(room, 'Ada', { ctx });
     const tab2 = await h.openChat(room, 'Ada', { ctx });
     await ctx.setOffline(true);

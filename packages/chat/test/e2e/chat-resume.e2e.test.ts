@@ -260,7 +260,7 @@ describe('chat page in Chromium: resume far beyond one page', { skip: browserSki
       await page.waitForFunction(() => document.getElementById('conn')?.dataset.state !== 'online', undefined, { timeout: 20_000 });
       await start(port);
       await waitHigh(page, room, 1 + backlog, 30_000);
-      const again = await TestClient.connect(url);
+      const again = await TestClient.connect(url, { cookie: poster.cookie }); // the poster, back after the restart
       await again.join(room, 'Poster');
       for (let i = 0; i < 3; i++) again.send({ type: 'message', room, clientId: `after${i}`, text: `after ${i}` });
       const last = 1 + backlog + 3;

@@ -3,11 +3,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
+import { newSession } from '../helpers/session.js';
 import { browserSkip, chatHarness, exactly, row, send, texts, STEP_TIMEOUT, TEST_TIMEOUT } from './chat-harness.js';
+
+/** One 'Seeder' session per server: the name is owned, so every seeding is the same person. */
+const seeders = new Map<string, Promise<string>>();
+async function seederSocket(httpUrl: string): Promise<WebSocket> {
+  if (!seeders.has(httpUrl)) seeders.set(httpUrl, newSession(httpUrl).then((s) => s.cookie));
+  return new WebSocket(httpUrl.replace(/^http/, 'ws') + '/chat', { headers: { Cookie: await seeders.get(httpUrl)! } });
+}
 
 /** Posts `count` messages straight through the protocol (no browser), waiting for every ack. */
 async function seed(httpUrl: string, room: string, count: number): Promise<void> {
-  const ws = new WebSocket(httpUrl.replace(/^http/, 'ws') + '/chat');
+  const ws = await seederSocket(httpUrl);
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
   let acks = 0;
   const done = new Promise<void>((resolve, reject) => {
@@ -186,7 +194,7 @@ describe('chat page in Chromium: history removed by retention', { skip: browserS
 
 /** Posts messages `from`..`to` (texts `message N`, clientIds `seed-N`), waiting for every ack. */
 async function seedMore(httpUrl: string, room: string, from: number, to: number): Promise<void> {
-  const ws = new WebSocket(httpUrl.replace(/^http/, 'ws') + '/chat');
+  const ws = await seederSocket(httpUrl);
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
   let acks = 0;
   const count = to - from + 1;

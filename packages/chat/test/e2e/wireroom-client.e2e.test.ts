@@ -11,12 +11,15 @@ import { createServer, type Server as NetServer } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { WireroomClient, backoffDelay, normalizeRoom, type ChatMessage, type ClientOptions } from '../../src/web/public/wireroom-client.js';
 import { startChatServer } from '../../src/chat/server.js';
+import { newSession } from '../helpers/session.js';
 
 const WAIT_MS = 8_000;
 
 /** A Storage stand-in: localStorage semantics (strings only), in memory. */
 class MemoryStorage {
   readonly map = new Map<string, string>();
+  /** The profile's session cookie (a browser keeps it next to localStorage): one profile, one person. */
+  cookie = '';
   getItem(key: string): string | null { return this.map.get(key) ?? null; }
   setItem(key: string, value: string): void { this.map.set(key, String(value)); }
 }
@@ -102,13 +105,30 @@ describe('WireroomClient against the chat server', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Sessions by display name: every client that joins as 'Ada' in this file is the same person. */
+  const sessions = new Map<string, Promise<string>>();
+  const profiles = new WeakMap<WireroomClient, MemoryStorage>();
+
   function makeClient(options: ClientOptions = {}): WireroomClient {
-    const client = new WireroomClient({ urls: wsUrl, storage: new MemoryStorage(), WebSocket, minDelayMs: 50, maxDelayMs: 500, ...options });
+    const storage = (options.storage as MemoryStorage | undefined) ?? new MemoryStorage();
+    // The profile's cookie on the upgrade, as a browser sends it (the servers of this file share one secret file).
+    class ProfileSocket extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { headers: storage.cookie ? { Cookie: storage.cookie } : {} });
+      }
+    }
+    const client = new WireroomClient({ urls: wsUrl, minDelayMs: 50, maxDelayMs: 500, ...options, storage, WebSocket: ProfileSocket as unknown as ClientOptions['WebSocket'] });
+    profiles.set(client, storage);
     clients.push(client);
     return client;
   }
 
   async function joined(client: WireroomClient, room: string, name: string) {
+    const profile = profiles.get(client)!;
+    if (!profile.cookie) {
+      if (!sessions.has(name)) sessions.set(name, newSession(server!.url).then((s) => s.cookie));
+      profile.cookie = await sessions.get(name)!;
+    }
     const done = next<{ room: string; resumed: boolean }>(client, 'joined', (d) => d.room === room);
     client.join(room, name);
     client.connect();
@@ -298,6 +318,7 @@ describe('WireroomClient against the chat server', () => {
     extraServers.push({ close: () => new Promise((r) => { for (const s of dup.clients) s.terminate(); dup.close(() => r(undefined)); }) });
     const msg = (id: number) => ({ type: 'message', room: 'lobby', id, ts: id, uid: 'u', name: 'N', text: `t${id}`, clientId: `c${id}` });
     dup.on('connection', (ws) => {
+      ws.send(JSON.stringify({ type: 'welcome', uid: 'me', limits: { maxTextLength: 2000, maxNameLength: 32, ratePerSecond: 5, burst: 10, historyPage: 50 }, server: 'fake' }));
       ws.on('message', (raw) => {
         const env = JSON.parse(String(raw));
         if (env.type !== 'join') return;

@@ -46,11 +46,15 @@ test('wireroom-chat from its packed tarball in an empty project serves the page 
   assert.equal(page.status, 200);
   assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
   assert.match(await page.text(), /<script[^>]+src="[^"]*chat\.js"/);
+  // The page issues the session its WebSocket presents (the secret was generated next to the database).
+  const cookie = (page.headers.get('set-cookie') ?? '').split(';')[0]!;
+  assert.match(cookie, /^wireroom_chat_session=/);
+  assert.ok(existsSync(join(project, 'data/session-secret')));
 
   const key = randomBytes(16).toString('base64');
   const { hostname, port } = new URL(url);
   const upgraded = await new Promise<{ status: number | undefined; accept: unknown }>((resolve, reject) => {
-    const req = request({ hostname, port, path: '/chat', headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': key, Origin: url } });
+    const req = request({ hostname, port, path: '/chat', headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': key, Origin: url, Cookie: cookie } });
     req.on('upgrade', (res, socket) => { socket.destroy(); resolve({ status: res.statusCode, accept: res.headers['sec-websocket-accept'] }); });
     req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
     req.on('error', reject);

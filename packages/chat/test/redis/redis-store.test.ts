@@ -171,3 +171,24 @@ test('historyMaxAgeMs: old entries leave on append, dedupe keys expire with them
   assert.equal((await store.append(msg('r', 7))).id, 7);
   assert.equal((await store.latest('r', 10)).oldestId, 7);
 });
+
+test('names are owned across processes sharing Redis: look-alikes refused, renames free the old name', async (t) => {
+  if (!requireRedisOrSkip(t)) return;
+  const server = await TestRedis.start(t);
+  const one = openRedis('command', { url: server.url });
+  const two = openRedis('command', { url: server.url });
+  t.after(() => Promise.all([closeRedis(one), closeRedis(two)]));
+  await Promise.all([whenReady(one, 5000), whenReady(two, 5000)]);
+  const a = new RedisChatStore(one);
+  const b = new RedisChatStore(two); // another process
+  assert.equal(await a.nameOf('u-alice'), undefined);
+  assert.deepEqual(await a.claimName('u-alice', 'Alice'), { ok: true, name: 'Alice', previous: undefined });
+  for (const n of ['ALICE', 'alice', 'Ａｌｉｃｅ', 'Alice\u200B', 'Ali\u00ADce']) {
+    assert.deepEqual(await b.claimName('u-mallory', n), { ok: false, reason: 'taken' }, JSON.stringify(n));
+  }
+  assert.equal(await b.nameOf('u-alice'), 'Alice');
+  assert.deepEqual(await b.claimName('u-alice', 'Alicia'), { ok: true, name: 'Alicia', previous: 'Alice' }, 'the owner, through any process');
+  assert.deepEqual(await a.claimName('u-bob', 'ALICE'), { ok: true, name: 'ALICE', previous: undefined }, 'freed by the rename');
+  assert.deepEqual(await a.claimName('u-bob', 'alicia'), { ok: false, reason: 'taken' });
+  assert.equal(await a.nameOf('u-bob'), 'ALICE');
+});

@@ -96,7 +96,7 @@ test('history and resume across processes: reconnecting to another process with 
   await until(() => writers.every((w) => w.outbox.size === 0), 'all acked', 60_000);
 
   // Resume on a third process.
-  const back = await TestClient.connect(c!.url);
+  const back = await TestClient.connect(c!.url, { cookie: reader.cookie }); // the reader, reconnected elsewhere
   t.after(() => back.close());
   const joined = await back.join('room-1', 'Reader', Math.max(...seen));
   assert.deepEqual(joined.messages!.map((m) => m.id), Array.from({ length: 120 }, (_, i) => i + 11));
@@ -120,4 +120,45 @@ test('history and resume across processes: reconnecting to another process with 
   assert.deepEqual(page.messages!.map((m) => m.id), Array.from({ length: 31 }, (_, i) => i + 1));
   assert.equal(page.hasMore, false);
   assert.equal(page.messages![0]!.text, 'm1');
+});
+
+test('identity across processes: a session is the same person on every process (one member, one name); names are owned chat-wide; renames cross', async (t) => {
+  if (!requireRedisOrSkip(t)) return;
+  const redis = await TestRedis.start(t);
+  const [a, b] = await Promise.all([0, 1].map(() => startChatProcess(t, redis.url)));
+  const open = async (url: string, cookie?: string): Promise<TestClient> => {
+    const c = await TestClient.connect(url, cookie === undefined ? {} : { cookie });
+    t.after(() => c.close());
+    return c;
+  };
+  const watcher = await open(b!.url);
+  await watcher.join('id', 'Watcher');
+  const tabA = await open(a!.url);
+  await tabA.join('id', 'Alice');
+  await watcher.next('presence', (m) => m.event === 'join' && m.uid === tabA.uid);
+  const tabB = await open(b!.url, tabA.cookie); // Alice's second tab, on the other process
+  assert.equal(tabB.uid, tabA.uid);
+  assert.equal(tabB.welcomeName, 'Alice', 'the name is in Redis');
+  tabB.send({ type: 'join', room: 'id' });
+  const joined = await tabB.next('joined');
+  assert.deepEqual(joined.members!.map((m) => m.name).sort(), ['Alice', 'Watcher'], 'one Alice');
+
+  const mallory = await open(b!.url);
+  for (const name of ['alice', 'ＡＬＩＣＥ', 'Ali\u200Bce']) {
+    mallory.send({ type: 'join', room: 'id', name });
+    assert.equal((await mallory.next('error')).code, 'NAME_TAKEN', JSON.stringify(name));
+  }
+
+  tabA.send({ type: 'rename', name: 'Alicia' });
+  assert.equal((await tabB.next('renamed', (m) => m.name === 'Alicia')).previous, 'Alice', 'the tab on the other process follows');
+  assert.deepEqual(await watcher.next('rename'), { type: 'rename', room: 'id', uid: tabA.uid, from: 'Alice', to: 'Alicia' });
+
+  tabA.close();
+  await tabA.closed;
+  await watcher.barrier();
+  assert.equal(watcher.pending('presence').filter((m) => m.event === 'leave').length, 0, 'no leave while the other tab lives');
+  tabB.close();
+  const left = await watcher.next('presence', (m) => m.event === 'leave');
+  assert.equal(left.uid, tabA.uid);
+  assert.deepEqual(left.members!.map((m) => m.name), ['Watcher']);
 });

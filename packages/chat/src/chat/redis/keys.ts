@@ -15,6 +15,8 @@ export interface RoomKeys {
   readonly members: string;
   /** Hash: member uid → `<joinedAtMs>|<name>`. */
   readonly names: string;
+  /** Prefix of the per-person sorted sets `…:conns:<uid>`: connection id scored by its expiry (ms). */
+  readonly connsPrefix: string;
   /** Pub/sub channel: messages (published by the append script) and events (presence, typing). */
   readonly channel: string;
 }
@@ -28,6 +30,7 @@ export function roomKeys(room: string, prefix: string): RoomKeys {
     cidPrefix: `${base}cid:`,
     members: `${base}members`,
     names: `${base}names`,
+    connsPrefix: `${base}conns:`,
     channel: `${base}ch`,
   };
 }

@@ -1,13 +1,14 @@
 /**
- * Presence in Redis with expiry. Per room a sorted set (uid scored by the time its entry expires) and a
- * hash (uid → `<joinedAt>|<name>`). Each process refreshes the entries of its own members every
+ * Presence in Redis with expiry. Per room a sorted set (person uid scored by the time its entry expires), a
+ * hash (uid → `<joinedAt>|<name>`), and per person present a sorted set of their connections (connection id
+ * scored by its expiry): a person leaves when their last connection does (two tabs are one member). Each process refreshes the entries of its own members every
  * `ttlMs / 3`; a crashed process stops refreshing, so its members expire and drop out. The refresh
  * also sweeps expired entries atomically, so exactly one process announces each of them as a `leave`.
  * Times come from Redis (TIME), one clock for every process.
  */
 import type { Redis } from 'ioredis';
 import type { Member } from '../protocol.js';
-import type { PresenceRegistry } from '../presence.js';
+import type { PresenceChange, PresenceRegistry } from '../presence.js';
 import { StoreUnavailableError } from '../store.js';
 import { encodeEvent, roomKeys, type RoomKeys } from './keys.js';
 
@@ -28,21 +29,42 @@ local function live()
 end
 `;
 
-/** KEYS: members, names. ARGV: uid, name, ttl ms. */
+/**
+ * KEYS: members, names. ARGV: uid, name, ttl ms, conns prefix, connection id.
+ * Returns {1 when the person was not in the room before, else 0; live members}.
+ */
 const JOIN_LUA = `${COMMON}
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+local ttl = tonumber(ARGV[3])
+local ck = ARGV[4] .. ARGV[1]
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local present = score and tonumber(score) > now
+redis.call('ZADD', ck, now + ttl, ARGV[5])
+redis.call('PEXPIRE', ck, ttl * 2)
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 local prev = redis.call('HGET', KEYS[2], ARGV[1])
 local joined = now
-if prev then joined = string.sub(prev, 1, string.find(prev, '|', 1, true) - 1) end
+if prev and present then joined = string.sub(prev, 1, string.find(prev, '|', 1, true) - 1) end
 redis.call('HSET', KEYS[2], ARGV[1], joined .. '|' .. ARGV[2])
-return live()
+local changed = 1
+if present then changed = 0 end
+return {changed, live()}
 `;
 
-/** KEYS: members, names. ARGV: uid. */
+/**
+ * KEYS: members, names. ARGV: uid, conns prefix, connection id.
+ * Returns {1 when that was the person's last live connection in the room, else 0; live members}.
+ */
 const LEAVE_LUA = `${COMMON}
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-return live()
+local ck = ARGV[2] .. ARGV[1]
+redis.call('ZREM', ck, ARGV[3])
+redis.call('ZREMRANGEBYSCORE', ck, '-inf', now)
+local changed = 0
+if redis.call('ZCARD', ck) == 0 then
+  redis.call('DEL', ck)
+  if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then changed = 1 end
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return {changed, live()}
 `;
 
 /** KEYS: members, names. */
@@ -51,17 +73,21 @@ return live()
 `;
 
 /**
- * KEYS: members, names. ARGV: ttl ms, then uid, name pairs of this process's members.
- * Extends (or re-adds) them, removes the expired ones; returns {{expired uid, value...}, {live...}, {re-added uid, value...}}.
+ * KEYS: members, names. ARGV: ttl ms, conns prefix, then uid, connection id, name triples of this process's
+ * connections. Extends (or re-adds) them, removes the people none of whose connections was refreshed in time;
+ * returns {{expired uid, value...}, {live...}, {re-added uid, value...}}.
  */
 const REFRESH_LUA = `${COMMON}
 local ttl = tonumber(ARGV[1])
 local back = {}
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 3 do
+  local ck = ARGV[2] .. ARGV[i]
+  redis.call('ZADD', ck, now + ttl, ARGV[i + 1])
+  redis.call('PEXPIRE', ck, ttl * 2)
   if redis.call('ZADD', KEYS[1], now + ttl, ARGV[i]) == 1 then
-    back[#back + 1] = ARGV[i]; back[#back + 1] = now .. '|' .. ARGV[i + 1]
+    back[#back + 1] = ARGV[i]; back[#back + 1] = now .. '|' .. ARGV[i + 2]
   end
-  redis.call('HSETNX', KEYS[2], ARGV[i], now .. '|' .. ARGV[i + 1])
+  redis.call('HSETNX', KEYS[2], ARGV[i], now .. '|' .. ARGV[i + 2])
 end
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
 local gone = {}
@@ -70,6 +96,7 @@ for i = 1, #expired do
   gone[#gone + 1] = expired[i]; gone[#gone + 1] = v or ('0|' .. expired[i])
   redis.call('ZREM', KEYS[1], expired[i])
   redis.call('HDEL', KEYS[2], expired[i])
+  redis.call('DEL', ARGV[2] .. expired[i])
 end
 return {gone, live(), back}
 `;
@@ -108,8 +135,8 @@ export class RedisPresence implements PresenceRegistry {
   private readonly prefix: string;
   private readonly ttlMs: number;
   private readonly log: (context: string, error: unknown) => void;
-  /** This process's members: room → uid → name. */
-  private readonly local = new Map<string, Map<string, string>>();
+  /** This process's connections in each room: room → connection id → person. */
+  private readonly local = new Map<string, Map<string, { uid: string; name: string }>>();
   private readonly timer: NodeJS.Timeout;
   private readonly scripts: Record<'join' | 'leave' | 'members' | 'refresh', Script>;
   private closed = false;
@@ -136,25 +163,31 @@ export class RedisPresence implements PresenceRegistry {
     return roomKeys(room, this.prefix);
   }
 
-  async join(room: string, member: Member, limit: number): Promise<Member[]> {
-    if (this.closed) return [];
-    let members = this.local.get(room);
-    if (!members) this.local.set(room, (members = new Map()));
+  async join(room: string, member: Member, connection: string, limit: number): Promise<PresenceChange> {
+    if (this.closed) return { members: [], changed: false };
+    let conns = this.local.get(room);
+    if (!conns) this.local.set(room, (conns = new Map()));
     // Remembered first: if Redis is down now, the next refresh adds the member.
-    members.set(member.uid, member.name);
+    conns.set(connection, { uid: member.uid, name: member.name });
+    // Every local connection of the person carries the new name (a rename), so refreshes do not bring back the old one.
+    for (const c of conns.values()) if (c.uid === member.uid) c.name = member.name;
     const k = this.keys(room);
-    return toMembers(await unavailableOnError(this.scripts.join(k.members, k.names, member.uid, member.name, this.ttlMs)), limit);
+    const [changed, live] = (await unavailableOnError(
+      this.scripts.join(k.members, k.names, member.uid, member.name, this.ttlMs, k.connsPrefix, connection),
+    )) as [number, string[]];
+    return { members: toMembers(live, limit), changed: changed === 1 };
   }
 
-  async leave(room: string, uid: string, limit: number): Promise<Member[]> {
-    if (this.closed) return [];
-    const members = this.local.get(room);
-    if (members) {
-      members.delete(uid);
-      if (members.size === 0) this.local.delete(room);
+  async leave(room: string, uid: string, connection: string, limit: number): Promise<PresenceChange> {
+    if (this.closed) return { members: [], changed: false };
+    const conns = this.local.get(room);
+    if (conns) {
+      conns.delete(connection);
+      if (conns.size === 0) this.local.delete(room);
     }
     const k = this.keys(room);
-    return toMembers(await unavailableOnError(this.scripts.leave(k.members, k.names, uid)), limit);
+    const [changed, live] = (await unavailableOnError(this.scripts.leave(k.members, k.names, uid, k.connsPrefix, connection))) as [number, string[]];
+    return { members: toMembers(live, limit), changed: changed === 1 };
   }
 
   async members(room: string, limit: number): Promise<Member[]> {
@@ -166,10 +199,10 @@ export class RedisPresence implements PresenceRegistry {
   /** Refreshes this process's members and announces the expired ones of its rooms as `leave` events. */
   async refresh(limit = 500): Promise<void> {
     if (this.closed || this.redis.status !== 'ready') return;
-    for (const [room, members] of [...this.local]) {
+    for (const [room, conns] of [...this.local]) {
       const k = this.keys(room);
-      const args: Array<string | number> = [k.members, k.names, this.ttlMs];
-      for (const [uid, name] of members) args.push(uid, name);
+      const args: Array<string | number> = [k.members, k.names, this.ttlMs, k.connsPrefix];
+      for (const [connection, { uid, name }] of conns) args.push(uid, connection, name);
       try {
         const [gone, live, back] = (await this.scripts.refresh(...args)) as [string[], string[], string[]];
         if (gone.length === 0 && back.length === 0) continue;
@@ -181,7 +214,7 @@ export class RedisPresence implements PresenceRegistry {
         // Members of this process that had expired (Redis was unreachable longer than the TTL) are back.
         for (const { uid, name } of toMembers(back, Number.MAX_SAFE_INTEGER)) {
           const event = JSON.stringify({ type: 'presence', room, event: 'join', uid, name, members: remaining });
-          await this.redis.publish(k.channel, encodeEvent(uid, event));
+          await this.redis.publish(k.channel, encodeEvent(undefined, event));
         }
       } catch (err) {
         this.log('redis presence: refresh', err);
@@ -195,13 +228,14 @@ export class RedisPresence implements PresenceRegistry {
     clearInterval(this.timer);
     const rooms = [...this.local];
     this.local.clear();
-    for (const [room, members] of rooms) {
+    for (const [room, conns] of rooms) {
       const k = this.keys(room);
-      for (const [uid, name] of members) {
+      for (const [connection, { uid, name }] of conns) {
         try {
-          const remaining = toMembers(await this.scripts.leave(k.members, k.names, uid), limit);
-          const event = JSON.stringify({ type: 'presence', room, event: 'leave', uid, name, members: remaining });
-          await this.redis.publish(k.channel, encodeEvent(uid, event));
+          const [changed, live] = (await this.scripts.leave(k.members, k.names, uid, k.connsPrefix, connection)) as [number, string[]];
+          if (changed !== 1) continue; // the person is still here through another connection
+          const event = JSON.stringify({ type: 'presence', room, event: 'leave', uid, name, members: toMembers(live, limit) });
+          await this.redis.publish(k.channel, encodeEvent(connection, event));
         } catch {
           break; // Redis is down: the entries expire by themselves
         }

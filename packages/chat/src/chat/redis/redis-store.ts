@@ -5,8 +5,9 @@
  */
 import type { Redis } from 'ioredis';
 import type { ChatMessage } from '../protocol.js';
+import { nameKey } from '../sanitize.js';
 import {
-  StoreUnavailableError, type AppendResult, type ChatStore, type MessagePage, type NewMessage, type RetentionOptions,
+  StoreUnavailableError, type AppendResult, type ChatStore, type MessagePage, type NameClaim, type NewMessage, type RetentionOptions,
 } from '../store.js';
 import { idOfEntry, roomKeys, type RoomKeys } from './keys.js';
 
@@ -70,6 +71,27 @@ redis.call('PUBLISH', ARGV[6], 'm' .. id .. ' ' .. ARGV[7] .. id .. ',"ts":' .. 
 return {'0', id, ts}
 `;
 
+/**
+ * KEYS: owners (hash name key → uid), people (hash uid → `<name key>\n<display name>`). ARGV: uid, name, key.
+ * Returns {'0'} when another person holds the key, else {'1', previous display name or ''}. Atomic, so two
+ * processes cannot both take a name.
+ */
+const CLAIM_NAME_LUA = `
+local owner = redis.call('HGET', KEYS[1], ARGV[3])
+if owner and owner ~= ARGV[1] then return {'0'} end
+local prev = redis.call('HGET', KEYS[2], ARGV[1])
+local previous = ''
+if prev then
+  local nl = string.find(prev, '\\n', 1, true)
+  local oldKey = string.sub(prev, 1, nl - 1)
+  previous = string.sub(prev, nl + 1)
+  if oldKey ~= ARGV[3] and redis.call('HGET', KEYS[1], oldKey) == ARGV[1] then redis.call('HDEL', KEYS[1], oldKey) end
+end
+redis.call('HSET', KEYS[1], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3] .. '\\n' .. ARGV[2])
+return {'1', previous}
+`;
+
 /** Options of RedisChatStore. */
 export interface RedisStoreOptions extends RetentionOptions {
   /** Key prefix. Default `wr:`. */
@@ -80,6 +102,7 @@ export interface RedisStoreOptions extends RetentionOptions {
 
 type StreamEntry = [id: string, fields: string[]];
 type ScriptCall = (...args: Array<string | number>) => Promise<[string, string, string]>;
+type ClaimCall = (...args: string[]) => Promise<string[]>;
 
 /** Turns a stream entry into the wire form of the message. */
 export function entryToMessage(room: string, [entryId, fields]: StreamEntry): ChatMessage {
@@ -106,6 +129,9 @@ export class RedisChatStore implements ChatStore {
   private readonly historyLimit: number;
   private readonly historyMaxAgeMs: number;
   private readonly appendScript: ScriptCall;
+  private readonly claimScript: ClaimCall;
+  /** The two hashes of the names, in one hash slot (`{names}`) so the claim script may touch both. */
+  private readonly nameKeys: { readonly owners: string; readonly people: string };
   private closed = false;
 
   constructor(redis: Redis, options: RedisStoreOptions = {}) {
@@ -123,6 +149,26 @@ export class RedisChatStore implements ChatStore {
     redis.defineCommand('wireroomAppend', { numberOfKeys: 3, lua: APPEND_LUA });
     const commands = redis as unknown as Record<string, ScriptCall>;
     this.appendScript = (commands['wireroomAppend'] as ScriptCall).bind(redis);
+    redis.defineCommand('wireroomClaimName', { numberOfKeys: 2, lua: CLAIM_NAME_LUA });
+    this.claimScript = ((redis as unknown as Record<string, ClaimCall>)['wireroomClaimName'] as ClaimCall).bind(redis);
+    this.nameKeys = { owners: `${this.prefix}{names}:owners`, people: `${this.prefix}{names}:people` };
+  }
+
+  async claimName(uid: string, name: string): Promise<NameClaim> {
+    this.checkOpen();
+    const key = nameKey(name);
+    if (key.length === 0) throw new RangeError('a name must have a visible character');
+    const reply = await this.run(() => this.claimScript(this.nameKeys.owners, this.nameKeys.people, uid, name, key));
+    if (reply[0] !== '1') return { ok: false, reason: 'taken' };
+    const previous = reply[1] ?? '';
+    return { ok: true, name, previous: previous === '' ? undefined : previous };
+  }
+
+  async nameOf(uid: string): Promise<string | undefined> {
+    this.checkOpen();
+    const value = await this.run(() => this.redis.hget(this.nameKeys.people, uid));
+    if (value === null) return undefined;
+    return value.slice(value.indexOf('\n') + 1);
   }
 
   keys(room: string): RoomKeys {

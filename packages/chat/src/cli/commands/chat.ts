@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { parseCidrList } from 'wireroom';
 import { isClusterPrimary, joinCluster, runClusterPrimary, shutdownSignals } from '../../chat/cluster.js';
 import type { RedisChat } from '../../chat/redis/redis-chat.js';
 import { startChatServer, type ChatServer } from '../../chat/server.js';
@@ -38,6 +39,15 @@ Flags:
                           HTTP/1.1 on one port; browsers on the HTTP/2 page open the WebSocket as a stream
                           of the page's connection (RFC 8441)
   --tls-key <file>        the PEM private key of --tls-cert
+  --secret-file <file>    keys signing the session cookies, one per line, the first signs (rotation: add a
+                          new first line; remove an old key once its cookies expired). Default: generated
+                          on first start as session-secret next to --db (mode 0600). Must not be readable
+                          by group or others. Processes sharing a chat through Redis need the same file
+  --trust-user-header <h> take the user from this request header set by an authenticating reverse proxy
+                          (e.g. X-Forwarded-User from oauth2-proxy) instead of issuing sessions; needs
+                          --trusted-proxies
+  --trusted-proxies <l>   addresses or CIDRs of that proxy, comma-separated (e.g. 127.0.0.1,10.0.0.0/8):
+                          a WebSocket from any other address is refused with 403
   -h, --help              show this help`;
 
 interface ChatConfig {
@@ -56,6 +66,8 @@ interface ChatConfig {
   readonly historyLimit: number | undefined;
   readonly historyMaxAgeMs: number | undefined;
   readonly tls: { cert: Buffer; key: Buffer } | undefined;
+  readonly secretFile: string | undefined;
+  readonly trustUserHeader: { header: string; trustedProxies: string[] } | undefined;
 }
 
 function parse(argv: string[]): ChatConfig {
@@ -72,6 +84,7 @@ function parse(argv: string[]): ChatConfig {
         'history-limit': { type: 'string' }, 'history-days': { type: 'string' },
         'public-url': { type: 'string' }, 'allowed-hosts': { type: 'string', multiple: true },
         'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
+        'secret-file': { type: 'string' }, 'trust-user-header': { type: 'string' }, 'trusted-proxies': { type: 'string', multiple: true },
       },
     }));
   } catch (error) {
@@ -116,8 +129,24 @@ function parse(argv: string[]): ChatConfig {
       throw new UsageError(`cannot read the TLS files: ${(error as Error).message}`);
     }
   }
+  const header = text(values['trust-user-header'], 'trust-user-header');
+  const trustedProxies = (values['trusted-proxies'] ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  if (header !== undefined && !/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(header)) throw new UsageError(`--trust-user-header needs a header name such as X-Forwarded-User, got '${header}'`);
+  if (header !== undefined && trustedProxies.length === 0) throw new UsageError('--trust-user-header needs --trusted-proxies: the addresses of the proxy that sets it');
+  if (header === undefined && trustedProxies.length > 0) throw new UsageError('--trusted-proxies goes with --trust-user-header');
+  if (trustedProxies.length > 0) {
+    try {
+      parseCidrList(trustedProxies);
+    } catch (error) {
+      throw new UsageError(`--trusted-proxies needs addresses or CIDRs such as 127.0.0.1,10.0.0.0/8: ${(error as Error).message}`);
+    }
+  }
+  const secretFile = text(values['secret-file'], 'secret-file');
+  if (secretFile !== undefined && header !== undefined) throw new UsageError('--secret-file signs sessions, which --trust-user-header does not use');
   return {
     tls,
+    secretFile,
+    trustUserHeader: header === undefined ? undefined : { header: header.toLowerCase(), trustedProxies },
     redisUrl,
     workers,
     historyLimit,
@@ -177,6 +206,8 @@ export async function run(argv: string[]): Promise<number> {
       ...(redis !== undefined && redis.serverOptions()),
       ...(config.workers > 1 && { cluster: joinCluster() }),
       ...(config.tls !== undefined && { tls: config.tls }),
+      ...(config.secretFile !== undefined && { secretFile: config.secretFile }),
+      ...(config.trustUserHeader !== undefined && { trustUserHeader: config.trustUserHeader }),
     });
   } catch (error) {
     await redis?.close();

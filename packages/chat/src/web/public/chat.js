@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * The chat page: wires the WireroomClient to the DOM of index.html.
- * Room from the URL hash (`/#room-name`, default `lobby`); display name from localStorage.
+ * Room from the URL hash (`/#room-name`, default `lobby`). Who you are comes from the server (`welcome`: your
+ * session's stable id and the name it owns there); localStorage only remembers the name to ask for on a first visit.
  */
 import { WireroomClient, normalizeRoom } from './wireroom-client.js';
 import { MessageList } from './message-list.js';
@@ -113,14 +114,20 @@ function openNameDialog() {
   ui.nameInput.select();
 }
 
-/** @param {string} value */
+/** Asks the server for a name: it answers `renamed` (then it is ours) or NAME_TAKEN. @param {string} value */
 function setName(value) {
+  client.join(room, value); // joins with it, or (already in) asks to rename
+}
+
+/** Shows who you are: the name the server says you own, and your stable id. @param {string} value */
+function showMe(value) {
   name = value;
   saveName(name);
   ui.meName.textContent = name;
   ui.meAvatar.textContent = initialOf(name);
   ui.meAvatar.style.setProperty('--avatar', colorOf(name));
-  client.join(room, name); // joins, or rejoins under the new name
+  ui.nameButton.title = client.uid ? `You are ${name} (id ${client.uid}). Change display name` : 'Change display name';
+  if (client.uid) ui.nameButton.dataset.uid = client.uid;
 }
 
 // ------------------------------------------------------------------ rendering
@@ -152,7 +159,7 @@ function renderState(detail) {
 }
 
 function renderMembers() {
-  // One entry per connection (uid); the same person in two tabs shows twice, which is the truth.
+  // One entry per person (uid): the server counts two tabs of one session as one member.
   const sorted = [...members].sort((a, b) => a.name.localeCompare(b.name));
   ui.members.replaceChildren(...sorted.map((m) => {
     const avatar = h('span', { class: 'avatar small', 'aria-hidden': 'true', text: initialOf(m.name) });
@@ -202,6 +209,8 @@ function describeError(err) {
     case 'TOO_LONG': return `That message is too long (${client.limits?.maxTextLength ?? 2000} characters at most).`;
     case 'STORAGE_UNAVAILABLE': return 'The server could not store your message right now. It will be resent automatically.';
     case 'TOO_MANY_ROOMS': return 'You are in too many rooms at once.';
+    case 'NAME_TAKEN': return 'That name belongs to someone else on this server. Choose another one.';
+    case 'INVALID_NAME': return 'Choose a display name with at least one visible character.';
     case 'QUEUE_FULL': return `Too many messages are waiting to be sent (${err.message}). Wait for the connection to come back.`;
     default: return err.message ? `${err.message}` : `Error: ${err.code ?? 'unknown'}`;
   }
@@ -262,6 +271,30 @@ client.addEventListener('welcome', (e) => {
   // one code point but two units). The counter below counts code points, as the protocol does.
   if (limits?.maxTextLength) { maxText = limits.maxTextLength; renderCount(); }
   if (limits?.maxNameLength) ui.nameInput.maxLength = limits.maxNameLength;
+  const d = /** @type {CustomEvent} */ (e).detail;
+  if (typeof d.name === 'string') {
+    // The server knows us: that is our name, whatever this browser remembered.
+    showMe(d.name);
+    if (ui.nameDialog.open && ui.nameCancel.hidden) ui.nameDialog.close();
+    client.join(room);
+  }
+});
+
+client.addEventListener('renamed', (e) => {
+  const d = /** @type {CustomEvent} */ (e).detail;
+  showMe(d.name);
+  members = members.map((m) => (m.uid === d.uid ? { uid: m.uid, name: d.name } : m));
+  renderMembers();
+});
+
+client.addEventListener('rename', (e) => {
+  const d = /** @type {CustomEvent} */ (e).detail;
+  if (d.room !== room) return;
+  members = members.map((m) => (m.uid === d.uid ? { uid: m.uid, name: d.to } : m));
+  renderMembers();
+  const t = typers.get(d.uid);
+  if (t) { t.name = d.to; renderTyping(); }
+  if (d.uid !== client.uid) ui.announcer.textContent = `${d.from} is now ${d.to}`;
 });
 
 client.addEventListener('joined', (e) => {
@@ -373,6 +406,10 @@ client.addEventListener('typing', (e) => {
 client.addEventListener('error', (e) => {
   const err = /** @type {CustomEvent} */ (e).detail;
   if (err.code !== 'NOT_JOINED') showError(describeError(err)); // a race the client repairs by rejoining
+  if (err.code === 'NAME_TAKEN' || err.code === 'INVALID_NAME') {
+    if (!client.name) { name = ''; saveName(''); }
+    openNameDialog();
+  }
 });
 
 // ------------------------------------------------------------------ user input
@@ -457,7 +494,7 @@ ui.nameForm.addEventListener('submit', (e) => {
   const value = ui.nameInput.value.replace(/[\u0000-\u001f\u007f]/g, '').trim();
   if (!value) { ui.nameInput.focus(); return; }
   ui.nameDialog.close();
-  if (value !== name) setName(value);
+  if (value !== client.name) setName(value);
   ui.input.focus();
 });
 
@@ -499,6 +536,7 @@ document.addEventListener('visibilitychange', () => {
 
 // ------------------------------------------------------------------ start
 
+// Until `welcome` says who we are, show the name this browser remembers (it is asked for if the server has none).
 if (name) { ui.meName.textContent = name; ui.meAvatar.textContent = initialOf(name); ui.meAvatar.style.setProperty('--avatar', colorOf(name)); }
 renderState({ state: 'connecting' });
 enterRoom(room);

@@ -37,7 +37,12 @@ export interface ClientOptions {
 
 export interface ClientEventMap {
   state: CustomEvent<{ state: ConnectionState; attempt: number; url: string; retryInMs?: number }>;
-  welcome: CustomEvent<{ uid: string; limits: ServerLimits; server: string }>;
+  /** `uid`: your stable id on the server; `name`: your display name there, absent until you take one. */
+  welcome: CustomEvent<{ uid: string; name?: string; limits: ServerLimits; server: string }>;
+  /** Your name changed (your `rename`, a `join` with a new name, or another tab of yours). */
+  renamed: CustomEvent<{ uid: string; name: string; previous?: string }>;
+  /** Someone in a room you are in took another name. */
+  rename: CustomEvent<{ room: string; uid: string; from: string; to: string }>;
   joined: CustomEvent<{ room: string; members: Member[]; lastId: number; oldestId: number; resumed: boolean }>;
   message: CustomEvent<{ message: ChatMessage; own: boolean; source: 'live' | 'join' | 'sync' }>;
   history: CustomEvent<{ room: string; messages: ChatMessage[]; hasMore: boolean; oldestId: number }>;
@@ -60,13 +65,18 @@ export declare class WireroomClient extends EventTarget {
   readonly urls: string[];
   readonly state: ConnectionState;
   readonly uid: string | null;
+  /** Your display name on the server (from `welcome` / `renamed`), null until you take one. */
+  readonly name: string | null;
   readonly limits: ServerLimits | null;
   readonly deviceId: string;
   readonly lastIds: Record<string, { id: number; at: number }>;
   connect(): void;
   close(): void;
   reconnectNow(): void;
-  join(room: string, name: string): void;
+  /** Joins `room`; `name` (optional) asks for that name when you have none or another one (see `rename`). */
+  join(room: string, name?: string): void;
+  /** Asks for another display name: answered with `renamed`, or `error` NAME_TAKEN / INVALID_NAME / TOO_LONG. */
+  rename(name: string): void;
   leave(room: string): void;
   send(room: string, text: string): OutboxEntry;
   loadOlder(room: string, options?: { before?: number; limit?: number }): boolean;

@@ -133,7 +133,7 @@ function defaultUrls() {
 
 /**
  * @typedef {object} RoomState
- * @property {string} name display name used to join
+ * @property {string | undefined} name display name to ask for when joining (undefined: the server's current one)
  * @property {boolean} joined `joined` received on the current connection
  * @property {number} high contiguous progress (persisted): every message with an id at or below it was
  *   delivered to the app (or is older history the app may page back to); nothing above it was
@@ -157,7 +157,8 @@ function defaultUrls() {
 /**
  * A reconnecting client for one browser tab. Events (CustomEvent, payload in `detail`):
  * - `state` `{ state, attempt, retryInMs?, url }`: connection state changed
- * - `welcome` `{ uid, limits, server }`
+ * - `welcome` `{ uid, name?, limits, server }`: `uid` is your stable id, `name` your display name on the server
+ * - `renamed` `{ uid, name, previous? }`: your name changed (in this tab or another); `rename` `{ room, uid, from, to }`: someone's did
  * - `joined` `{ room, members, lastId, oldestId, resumed }`: (re)joined; new messages follow as `message` events
  * - `message` `{ message, own, source }`: a new message (source `live`, `join` or `sync`), never twice
  * - `history` `{ room, messages, hasMore, oldestId }`: older messages (answer to `loadOlder` or the resume backfill);
@@ -182,8 +183,10 @@ export class WireroomClient extends EventTarget {
 
     /** @type {ConnectionState} */
     this.state = 'offline';
-    /** @type {string | null} server-assigned id of the current connection */
+    /** @type {string | null} your stable id on the server (your session's, the same in every tab and after reloads) */
     this.uid = null;
+    /** @type {string | null} your display name on the server (from `welcome` and `renamed`); null until you take one */
+    this.name = null;
     /** @type {{ maxTextLength: number, maxNameLength: number, ratePerSecond: number, burst: number, historyPage: number } | null} */
     this.limits = null;
 
@@ -275,24 +278,39 @@ export class WireroomClient extends EventTarget {
   /**
    * Joins `room` as `name` now or on the next connection, resuming after the last id this browser saw.
    * @param {string} room protocol room name (see normalizeRoom)
-   * @param {string} name display name
+   * @param {string} [name] display name to ask for (optional: the server knows yours once you have one)
    */
   join(room, name) {
     let st = this.rooms.get(room);
-    if (!st) {
-      st = {
-        name, joined: false, high: this.lastIds[room]?.id ?? 0, low: Infinity, joinAfter: null, older: null, kept: 1,
-        mode: 'joining', target: 0, held: [], dropped: 0, backfilled: false, inflight: null, pausedUntil: 0, retryTimer: undefined, requests: [], lastTypingAt: 0,
-      };
-      this.rooms.set(room, st);
-    } else if (st.joined && st.name === name) {
+    if (st && st.joined) {
+      // Already in: a different name is a rename (answered with `renamed`, or an error if the name is taken).
+      if (name && name !== this.name) this.rename(name);
       return;
     }
-    st.name = name;
-    if (st.joined) this.#send({ type: 'leave', room }); // name change: the protocol takes the name at join
-    st.joined = false;
-    st.mode = 'joining';
+    if (st) {
+      // A join is on its way (or goes out after the next `welcome`): ask again only for another name.
+      if (!name || name === st.name) return;
+      st.name = name;
+      st.mode = 'joining';
+      this.#sendJoin(room, st);
+      return;
+    }
+    st = {
+      name, joined: false, high: this.lastIds[room]?.id ?? 0, low: Infinity, joinAfter: null, older: null, kept: 1,
+      mode: 'joining', target: 0, held: [], dropped: 0, backfilled: false, inflight: null, pausedUntil: 0, retryTimer: undefined, requests: [], lastTypingAt: 0,
+    };
+    this.rooms.set(room, st);
     this.#sendJoin(room, st);
+  }
+
+  /**
+   * Asks for another display name (names belong to whoever took them first on the server). Answered with a
+   * `renamed` event, or an `error` event with code NAME_TAKEN / INVALID_NAME / TOO_LONG.
+   * @param {string} name
+   */
+  rename(name) {
+    for (const st of this.rooms.values()) if (!st.joined) st.name = name; // joins not yet made ask for it
+    if (this.#isOpen() && this.uid !== null) this.#send({ type: 'rename', name });
   }
 
   /** @param {string} room Leaves the room; its last seen id stays remembered. */
@@ -424,7 +442,7 @@ export class WireroomClient extends EventTarget {
     this.#setTimer('stable', this.opts.stableAfterMs, () => { this.attempt = 0; });
     this.#armHeartbeat(this.opts.heartbeatIntervalMs);
     this.#setState('online', { url });
-    for (const [room, st] of this.rooms) this.#sendJoin(room, st);
+    // Rooms are joined once `welcome` says who we are (a name kept here may be older than the server's).
   }
 
   #onDisconnected() {
@@ -500,8 +518,20 @@ export class WireroomClient extends EventTarget {
     switch (msg.type) {
       case 'welcome':
         this.uid = msg.uid;
+        this.name = typeof msg.name === 'string' ? msg.name : null;
         this.limits = msg.limits ?? null;
-        this.#emit('welcome', msg);
+        // The server's name is who we are: joins do not ask for an older one.
+        if (this.name !== null) for (const st of this.rooms.values()) st.name = this.name;
+        for (const [room, st] of this.rooms) this.#sendJoin(room, st);
+        this.#emit('welcome', msg); // after: a room joined by a listener is sent once, by join()
+        break;
+      case 'renamed':
+        this.name = msg.name;
+        for (const st of this.rooms.values()) st.name = msg.name;
+        this.#emit('renamed', msg);
+        break;
+      case 'rename':
+        if (this.rooms.has(msg.room)) this.#emit('rename', msg);
         break;
       case 'joined': this.#onJoined(msg); break;
       case 'message': {
@@ -661,6 +691,11 @@ export class WireroomClient extends EventTarget {
 
   /** @param {any} msg */
   #onError(msg) {
+    if ((msg.code === 'NAME_TAKEN' || msg.code === 'INVALID_NAME') && typeof msg.room === 'string') {
+      // The join asked for a name it cannot have: not joined; a later join(room, name) asks again.
+      const st = this.rooms.get(msg.room);
+      if (st && !st.joined) st.name = undefined;
+    }
     const entry = msg.clientId ? this.outbox.find((e) => e.clientId === msg.clientId) : undefined;
     if (entry) {
       const st = this.rooms.get(entry.room);
@@ -685,10 +720,11 @@ export class WireroomClient extends EventTarget {
 
   /** @param {string} room @param {RoomState} st */
   #sendJoin(room, st) {
-    if (!this.#isOpen()) return;
+    if (!this.#isOpen() || this.uid === null) return; // before `welcome`: sent when it comes
     st.joinAfter = st.high > 0 ? st.high : null;
     /** @type {Record<string, unknown>} */
-    const env = { type: 'join', room, name: st.name };
+    const env = { type: 'join', room };
+    if (st.name) env.name = st.name; // without a name the server uses the person's current one
     if (st.joinAfter !== null) env.after = st.joinAfter;
     this.#send(env);
   }
