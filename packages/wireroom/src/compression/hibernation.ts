@@ -33,7 +33,7 @@ export interface Hibernating {
 }
 
 /** Default cap on live zlib contexts with context takeover, per pool (see `maxLiveContexts`). */
-export const DEFAULT_MAX_LIVE_CONTEXTS = 1024;
+export const DEFAULT_MAX_LIVE_CONTEXTS = 2048;
 
 /** The sweep period: a quarter of the shortest idle time registered, within these bounds. */
 const MIN_PERIOD_MS = 25;

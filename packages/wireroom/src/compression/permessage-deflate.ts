@@ -61,7 +61,7 @@ export interface DeflateCodecOptions extends DeflateOptions {
    * with identical bytes on the wire). Directions in the middle of a message are never touched.
    * Bounds the memory of a burst: 10,000 connections exchanging at once keep at most this many
    * contexts (~70 KiB deflate, ~30 KiB inflate at 13 bits) instead of 20,000. `Infinity`: no cap.
-   * Default 1024 (see docs/compression.md).
+   * Default 2048 (see docs/compression.md).
    */
   maxLiveContexts?: number;
   /** ws's shape: `level` and `memLevel` are used, `chunkSize` accepted; anything else throws. */
