@@ -50,7 +50,8 @@ export interface DeflateCodecOptions extends DeflateOptions {
    * With context takeover: after this many milliseconds without a message in a direction, free that
    * direction's zlib context (~60-140 KiB) and keep only its window (2^bits bytes); the next message
    * rebuilds the context from it, with identical results on the wire. 0 frees it after every message
-   * (least memory, a context rebuild per message); `Infinity` never. Default 5000.
+   * (least memory, a context rebuild per message); `Infinity` never by idle time (the cap
+   * `maxLiveContexts` still applies). Default 5000.
    */
   hibernateAfterMs?: number;
   /**
