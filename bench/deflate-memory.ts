@@ -14,7 +14,10 @@
  * the codecs hibernated (zlib contexts freed, windows kept). Connections either all exchange their
  * messages at once and then hibernate ("burst": the peak of N live context pairs stays in the
  * allocator) or arrive in waves of `--wave` connections, each wave hibernating before the next
- * ("paced": at most `wave` context pairs alive at once, as under a steady message rate). History:
+ * ("paced": at most `wave` context pairs alive at once, as under a steady message rate). "burst" runs
+ * without the cap on live contexts (`maxLiveContexts: Infinity`, as before the cap existed), "capped"
+ * is the same burst with the default cap (`DEFAULT_MAX_LIVE_CONTEXTS`), "active" has no cap and no
+ * hibernation. History:
  * one chat message each way, or enough messages to fill both windows (the steady state).
  * Ratio: one codec compresses a stream of chat-protocol envelopes (docs/chat-protocol.md) in order,
  * as a server does for one client; ratio = compressed bytes / raw bytes (lower is better).
@@ -23,7 +26,7 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
-import { PerMessageDeflate } from '../packages/wireroom/src/compression/permessage-deflate.js';
+import { DEFAULT_MAX_LIVE_CONTEXTS, liveContextPoolFor, PerMessageDeflate } from '../packages/wireroom/src/compression/permessage-deflate.js';
 import type { DeflateOptions, NegotiatedDeflate } from '../packages/wireroom/src/protocol/extensions/permessage-deflate-negotiation.js';
 
 interface Setting {
@@ -157,9 +160,11 @@ interface HibernationResult {
   keptWindowPerConnection: number;
   contexts: number;
   hibernated: number;
+  /** Most contexts alive at once in the pool the codecs used. */
+  peakContexts: number;
 }
 
-type HibernationMode = 'active' | 'burst' | 'paced';
+type HibernationMode = 'active' | 'burst' | 'capped' | 'paced';
 
 /**
  * `connections` server codecs with the default options and `bits` windows each way, each having
@@ -187,7 +192,8 @@ async function runHibernationChild(bits: number, connections: number, mode: Hibe
   for (let start = 0; start < connections; start += step) {
     const batch: PerMessageDeflate[] = [];
     for (let i = start; i < Math.min(connections, start + step); i++) {
-      batch.push(new PerMessageDeflate('server', negotiatedParams, { hibernateAfterMs: Infinity }));
+      const maxLiveContexts = mode === 'capped' || mode === 'paced' ? DEFAULT_MAX_LIVE_CONTEXTS : Infinity;
+      batch.push(new PerMessageDeflate('server', negotiatedParams, { hibernateAfterMs: Infinity, maxLiveContexts }));
     }
     await Promise.all(batch.map(exchange));
     if (mode !== 'active') for (const codec of batch) codec.hibernate();
@@ -201,6 +207,7 @@ async function runHibernationChild(bits: number, connections: number, mode: Hibe
     keptWindowPerConnection: codecs.reduce((sum, codec) => sum + codec.keptWindowBytes, 0) / connections,
     contexts: codecs.reduce((sum, codec) => sum + codec.allocatedContexts, 0),
     hibernated: codecs.reduce((sum, codec) => sum + codec.hibernatedDirections, 0),
+    peakContexts: mode === 'capped' || mode === 'paced' ? liveContextPoolFor(DEFAULT_MAX_LIVE_CONTEXTS).peak : liveContextPoolFor(Infinity).peak,
   };
   for (const codec of codecs) codec.close();
   return result;
@@ -347,17 +354,19 @@ async function hibernationTable(connections: number): Promise<void> {
   const raw = traffic.reduce((sum, m) => sum + m.length, 0);
   console.log(`ratio on ${traffic.length} chat envelopes, 13-bit window: ${(sizes[0]! / raw).toFixed(4)} rebuilding the context before every message, ` +
     `${(sizes[1]! / raw).toFixed(4)} continuous (${sizes[0]} vs ${sizes[1]} bytes)\n`);
-  console.log('| windows (both ways) | history | active RSS / conn (KiB) | hibernated, burst (KiB) | hibernated, paced (KiB) | kept windows / conn (KiB) | JS heap / conn, hibernated (KiB) |');
-  console.log('|---|---|---:|---:|---:|---:|---:|');
+  console.log(`| windows (both ways) | history | active RSS / conn (KiB) | hibernated, burst, no cap (KiB) | hibernated, burst, cap ${DEFAULT_MAX_LIVE_CONTEXTS} (KiB) | hibernated, paced (KiB) | kept windows / conn (KiB) | JS heap / conn, hibernated (KiB) | peak live contexts: burst / capped / paced |`);
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---|');
   for (const bits of bitsList) {
     for (const history of ['one', 'full'] as const) {
       const active = measure(bits, 'active', history);
       const burst = measure(bits, 'burst', history);
+      const capped = measure(bits, 'capped', history);
       const paced = measure(bits, 'paced', history);
-      if (paced.contexts !== 0 || burst.contexts !== 0) throw new Error('contexts left after hibernation');
+      if (paced.contexts !== 0 || burst.contexts !== 0 || capped.contexts !== 0) throw new Error('contexts left after hibernation');
       console.log(
         `| ${bits} | ${history === 'one' ? '1 msg each way' : 'full windows'} | ${kib(active.rssPerConnection)} | ${kib(burst.rssPerConnection)} | ` +
-          `${kib(paced.rssPerConnection)} | ${kib(paced.keptWindowPerConnection)} | ${kib(paced.heapPerConnection)} |`,
+          `${kib(capped.rssPerConnection)} | ${kib(paced.rssPerConnection)} | ${kib(paced.keptWindowPerConnection)} | ${kib(paced.heapPerConnection)} | ` +
+          `${burst.peakContexts} / ${capped.peakContexts} / ${paced.peakContexts} |`,
       );
     }
   }

@@ -5,7 +5,7 @@
 import { constants as zlibConstants, createDeflateRaw, type DeflateRaw } from 'node:zlib';
 import { ErrorCodes, WireroomError } from '../protocol/errors.js';
 import { joinOutputChunks } from './output-chunks.js';
-import { currentSweep, registerAwake, unregisterAwake, type Hibernating } from './hibernation.js';
+import type { LiveContextPool } from './hibernation.js';
 import { SerialZlibWorker } from './serial-zlib-worker.js';
 import { SlidingWindow } from './sliding-window.js';
 import type { ZlibJobLimiter } from './zlib-limiter.js';
@@ -32,6 +32,8 @@ export interface MessageDeflaterConfig {
    * the window (0: after every message; Infinity: never). Ignored without context takeover.
    */
   hibernateAfterMs: number;
+  /** The cap on live contexts (with context takeover) this direction counts against. */
+  pool: LiveContextPool;
 }
 
 /**
@@ -42,60 +44,20 @@ export function zlibDeflateWindowBits(negotiated: number): number {
   return negotiated < 9 ? 9 : negotiated;
 }
 
-export class MessageDeflater extends SerialZlibWorker<MessageJob, DeflateRaw> implements Hibernating {
+export class MessageDeflater extends SerialZlibWorker<MessageJob, DeflateRaw> {
   private readonly config: MessageDeflaterConfig;
-  /** Created on first use; freed after each message without context takeover, and on close. */
   private chunks: Buffer[] = [];
   private outputBytes = 0;
   private failure: Error | null = null;
-  /**
-   * With context takeover, the last 2^bits bytes given to the current DEFLATE stream (bits as zlib
-   * really uses them: 9 for a negotiated 8), from which a hibernated context is rebuilt. Null without
-   * context takeover: every message starts from an empty window, nothing is kept.
-   */
-  private readonly window: SlidingWindow | null;
-  /** Hibernate as soon as the queue is empty (a `hibernate()` call arrived while busy, or idle time 0). */
-  private hibernateWhenIdle = false;
-  readonly idleMs: number;
-  lastUsedSweep = 0;
 
   constructor(config: MessageDeflaterConfig) {
-    super(config.limiter);
+    // The window uses the bits zlib really uses (9 for a negotiated 8), since it becomes zlib's history.
+    super(config.limiter, {
+      window: config.noContextTakeover ? null : new SlidingWindow(2 ** zlibDeflateWindowBits(config.windowBits)),
+      idleMs: config.hibernateAfterMs,
+      pool: config.pool,
+    });
     this.config = config;
-    this.window = config.noContextTakeover ? null : new SlidingWindow(2 ** zlibDeflateWindowBits(config.windowBits));
-    this.idleMs = config.hibernateAfterMs;
-  }
-
-  /** Whether the direction is hibernated: no zlib context, but a kept window to resume from. */
-  get isHibernated(): boolean {
-    return this.stream === null && this.window !== null && this.window.size > 0;
-  }
-
-  /** Bytes of window kept for resuming (what a hibernated direction costs besides its objects). */
-  get keptWindowBytes(): number {
-    return this.window === null ? 0 : this.window.allocatedBytes;
-  }
-
-  /**
-   * Frees the zlib context now if no message is in progress or queued, keeping only the window; the
-   * next message rebuilds the context from it. When busy, does so as soon as the queue drains.
-   * Returns whether the context was freed now.
-   */
-  hibernate(): boolean {
-    if (this.stream === null || this.failure !== null) return false;
-    if (this.isBusy) {
-      this.hibernateWhenIdle = true;
-      return false;
-    }
-    this.hibernateWhenIdle = false;
-    this.discardStream();
-    unregisterAwake(this);
-    return true;
-  }
-
-  /** Whether a zlib context is currently allocated (for tests and metrics). */
-  get hasContext(): boolean {
-    return this.stream !== null;
   }
 
   /** See `PerMessageDeflate.compress`. */
@@ -116,7 +78,7 @@ export class MessageDeflater extends SerialZlibWorker<MessageJob, DeflateRaw> im
 
   protected start(job: MessageJob): void {
     const stream = this.stream ?? this.createStream();
-    this.lastUsedSweep = currentSweep();
+    this.markUsed();
     if (job.data.length > 0) {
       stream.write(job.data);
       // Copied, not referenced: the caller may reuse `data` after the callback.
@@ -153,8 +115,7 @@ export class MessageDeflater extends SerialZlibWorker<MessageJob, DeflateRaw> im
     this.onStreamFlushed = () => {
       if (this.stream === stream) this.onFlushed();
     };
-    this.stream = stream;
-    if (this.window !== null && this.idleMs > 0 && this.idleMs !== Infinity) registerAwake(this);
+    this.attachStream(stream);
     return stream;
   }
 
@@ -168,14 +129,13 @@ export class MessageDeflater extends SerialZlibWorker<MessageJob, DeflateRaw> im
     if (payload.length === 0) payload = EMPTY_MESSAGE;
     if (this.config.noContextTakeover) this.discardStream();
     const job = this.finishCurrent();
-    if ((this.hibernateWhenIdle || this.idleMs === 0) && !this.isBusy) this.hibernate();
+    this.messageDone();
     job.callback(null, payload);
   }
 
   private failWith(error: Error, deferred: boolean): void {
     this.failure = error;
     this.discardStream();
-    unregisterAwake(this);
     this.window?.clear();
     this.chunks = [];
     this.outputBytes = 0;

@@ -6,7 +6,7 @@ import { constants as zlibConstants, createInflateRaw, type InflateRaw } from 'n
 import { CloseCode } from '../protocol/constants.js';
 import { ErrorCodes, ProtocolError } from '../protocol/errors.js';
 import { joinOutputChunks } from './output-chunks.js';
-import { currentSweep, registerAwake, unregisterAwake, type Hibernating } from './hibernation.js';
+import type { LiveContextPool } from './hibernation.js';
 import { SerialZlibWorker } from './serial-zlib-worker.js';
 import { SlidingWindow } from './sliding-window.js';
 import type { ZlibJobLimiter } from './zlib-limiter.js';
@@ -43,6 +43,8 @@ export interface MessageInflaterConfig {
    * messages, keeping only the window (0: after every message; Infinity: never).
    */
   hibernateAfterMs: number;
+  /** The cap on live contexts (with context takeover) this direction counts against. */
+  pool: LiveContextPool;
 }
 
 /** Error for calls after `close()`; not a peer violation, so 1011 if it ever reaches the wire. */
@@ -50,18 +52,9 @@ export function codecClosedError(): ProtocolError {
   return new ProtocolError(ErrorCodes.INVALID_STATE, CloseCode.INTERNAL_ERROR, 'permessage-deflate codec is closed');
 }
 
-export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> implements Hibernating {
+export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> {
   private readonly windowBits: number;
   private readonly peerNoContextTakeover: boolean;
-  /**
-   * With context takeover, the last 2^windowBits bytes the current DEFLATE stream produced: enough
-   * for any back-reference the peer may make, so a context rebuilt from it decodes the peer's next
-   * messages. Null when the peer resets its window every message: nothing is kept.
-   */
-  private readonly window: SlidingWindow | null;
-  private hibernateWhenIdle = false;
-  readonly idleMs: number;
-  lastUsedSweep = 0;
   /** Output of the message being inflated. */
   private chunks: Buffer[] = [];
   private inflatedBytes = 0;
@@ -80,42 +73,20 @@ export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> impl
   };
 
   constructor(config: MessageInflaterConfig) {
-    super(config.limiter);
+    // The window: the last 2^windowBits bytes the current DEFLATE stream produced, enough for any
+    // back-reference the peer may make. Nothing when the peer resets its window every message.
+    super(config.limiter, {
+      window: config.peerNoContextTakeover ? null : new SlidingWindow(2 ** config.windowBits),
+      idleMs: config.hibernateAfterMs,
+      pool: config.pool,
+    });
     this.windowBits = config.windowBits;
     this.peerNoContextTakeover = config.peerNoContextTakeover;
-    this.window = config.peerNoContextTakeover ? null : new SlidingWindow(2 ** config.windowBits);
-    this.idleMs = config.hibernateAfterMs;
   }
 
-  /** Whether the direction is hibernated: no zlib context, but a kept window to resume from. */
-  get isHibernated(): boolean {
-    return this.stream === null && this.window !== null && this.window.size > 0;
-  }
-
-  /** Bytes of window kept for resuming. */
-  get keptWindowBytes(): number {
-    return this.window === null ? 0 : this.window.allocatedBytes;
-  }
-
-  /**
-   * Frees the zlib context now if the direction is between messages with nothing queued, keeping
-   * only the window; otherwise does so as soon as that is the case. Returns whether it did now.
-   */
-  hibernate(): boolean {
-    if (this.stream === null || this.failure !== null) return false;
-    if (this.isBusy || this.compressedBytesInMessage > 0) {
-      this.hibernateWhenIdle = true;
-      return false;
-    }
-    this.hibernateWhenIdle = false;
-    this.discardStream();
-    unregisterAwake(this);
-    return true;
-  }
-
-  /** Whether a zlib context is currently allocated (for tests and metrics). */
-  get hasContext(): boolean {
-    return this.stream !== null;
+  /** Mid-message (frames of a fragmented message still to come) the stream holds state a window cannot carry. */
+  protected override get isBetweenMessages(): boolean {
+    return !this.isBusy && this.compressedBytesInMessage === 0;
   }
 
   /** Inflated size of the message when the size cap stopped it, 0 if it never did. */
@@ -138,7 +109,7 @@ export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> impl
   }
 
   protected start(job: FrameJob): void {
-    this.lastUsedSweep = currentSweep();
+    this.markUsed();
     this.compressedBytesInMessage += job.payload.length;
     if (!job.fin) {
       this.feed([job.payload]);
@@ -182,8 +153,7 @@ export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> impl
     this.onStreamFlushed = () => {
       if (this.stream === stream) this.onFlushed(stream);
     };
-    this.stream = stream;
-    if (this.window !== null && this.idleMs > 0 && this.idleMs !== Infinity) registerAwake(this);
+    this.attachStream(stream);
     return stream;
   }
 
@@ -235,7 +205,7 @@ export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> impl
     this.compressedBytesInMessage = 0;
     if (this.peerNoContextTakeover) this.discardStream();
     this.finishCurrent();
-    if ((this.hibernateWhenIdle || this.idleMs === 0) && !this.isBusy) this.hibernate();
+    this.messageDone();
     job.callback(null, message);
   }
 
@@ -247,7 +217,6 @@ export class MessageInflater extends SerialZlibWorker<FrameJob, InflateRaw> impl
   private failWith(error: ProtocolError, deferred: boolean): void {
     this.failure = error;
     this.discardStream();
-    unregisterAwake(this);
     this.window?.clear();
     this.chunks = [];
     this.inflatedBytes = 0;

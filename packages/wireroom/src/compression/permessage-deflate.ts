@@ -23,7 +23,10 @@ import {
 } from '../protocol/extensions/permessage-deflate-negotiation.js';
 import { MessageDeflater, type CompressCallback } from './message-deflater.js';
 import { MessageInflater, type DecompressCallback } from './message-inflater.js';
+import { DEFAULT_MAX_LIVE_CONTEXTS, sharedContextPool, type LiveContextPool } from './hibernation.js';
 import { sharedZlibLimiter, type ZlibJobLimiter } from './zlib-limiter.js';
+
+export { DEFAULT_MAX_LIVE_CONTEXTS } from './hibernation.js';
 
 /** Default idle time after which a codec direction frees its zlib context (see `hibernateAfterMs`). */
 export const DEFAULT_HIBERNATE_AFTER_MS = 5000;
@@ -47,9 +50,21 @@ export interface DeflateCodecOptions extends DeflateOptions {
    * With context takeover: after this many milliseconds without a message in a direction, free that
    * direction's zlib context (~60-140 KiB) and keep only its window (2^bits bytes); the next message
    * rebuilds the context from it, with identical results on the wire. 0 frees it after every message
-   * (least memory, a context rebuild per message); `Infinity` never. Default 5000.
+   * (least memory, a context rebuild per message); `Infinity` never by idle time (the cap
+   * `maxLiveContexts` still applies). Default 5000.
    */
   hibernateAfterMs?: number;
+  /**
+   * With context takeover: at most this many zlib contexts alive at once across every codec of the
+   * process configured with the same value (one shared pool per distinct value, like
+   * `concurrencyLimit`). A context created beyond it makes the least recently used direction that is
+   * between messages hibernate at once (it keeps its window; its next message rebuilds the context,
+   * with identical bytes on the wire). Directions in the middle of a message are never touched.
+   * Bounds the memory of a burst: 10,000 connections exchanging at once keep at most this many
+   * contexts (~70 KiB deflate, ~30 KiB inflate at 13 bits) instead of 20,000. `Infinity`: no cap.
+   * Default 2048 (see docs/compression.md).
+   */
+  maxLiveContexts?: number;
   /** ws's shape: `level` and `memLevel` are used, `chunkSize` accepted; anything else throws. */
   zlibDeflateOptions?: ZlibOptionsSubset;
   /** ws's shape: `chunkSize` accepted; anything else throws (the window is the negotiated one). */
@@ -58,7 +73,7 @@ export interface DeflateCodecOptions extends DeflateOptions {
 
 const CODEC_KEYS = new Set([
   'serverNoContextTakeover', 'clientNoContextTakeover', 'serverMaxWindowBits', 'clientMaxWindowBits', 'level', 'memLevel',
-  'threshold', 'concurrencyLimit', 'hibernateAfterMs', 'zlibDeflateOptions', 'zlibInflateOptions',
+  'threshold', 'concurrencyLimit', 'hibernateAfterMs', 'maxLiveContexts', 'zlibDeflateOptions', 'zlibInflateOptions',
 ]);
 
 /**
@@ -106,6 +121,14 @@ function resolveHibernateAfter(options: DeflateCodecOptions): number {
   return value;
 }
 
+function resolveMaxLiveContexts(options: DeflateCodecOptions): number {
+  const value = options.maxLiveContexts ?? DEFAULT_MAX_LIVE_CONTEXTS;
+  if (!(value === Infinity || (Number.isInteger(value) && value >= 1))) {
+    throw new WireroomError(ErrorCodes.INVALID_ARGUMENT, 'permessage-deflate option maxLiveContexts must be an integer >= 1 (Infinity: no cap)');
+  }
+  return value;
+}
+
 export type { CompressCallback } from './message-deflater.js';
 export type { DecompressCallback } from './message-inflater.js';
 
@@ -142,6 +165,7 @@ export class PerMessageDeflate {
   constructor(role: DeflateRole, params: NegotiatedDeflate, options: DeflateCodecOptions = {}) {
     const resolved = resolveDeflateOptions(options);
     const hibernateAfterMs = resolveHibernateAfter(options);
+    const pool = sharedContextPool(resolveMaxLiveContexts(options));
     checkNegotiated(params);
     this.role = role;
     this.params = Object.freeze({ ...params });
@@ -154,6 +178,7 @@ export class PerMessageDeflate {
       peerNoContextTakeover: isServer ? params.clientNoContextTakeover : params.serverNoContextTakeover,
       limiter,
       hibernateAfterMs,
+      pool,
     });
     this.deflater = new MessageDeflater({
       windowBits: isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits,
@@ -162,6 +187,7 @@ export class PerMessageDeflate {
       memLevel: resolved.memLevel,
       limiter,
       hibernateAfterMs,
+      pool,
     });
   }
 
@@ -262,7 +288,8 @@ export function compressOnce(
     level: resolved.level,
     memLevel: resolved.memLevel,
     limiter: sharedZlibLimiter(resolved.concurrencyLimit),
-    hibernateAfterMs: Infinity, // no context takeover: nothing to hibernate
+    hibernateAfterMs: Infinity, // no context takeover: nothing to hibernate, nothing counted in the pool
+    pool: sharedContextPool(),
   });
   deflater.compress(data, callback);
 }
@@ -277,6 +304,14 @@ export function compressOnce(
  */
 export function canShareCompressedPayload(recipient: NegotiatedDeflate, sharedParams: NegotiatedDeflate): boolean {
   return recipient.serverNoContextTakeover && recipient.serverMaxWindowBits >= sharedParams.serverMaxWindowBits;
+}
+
+/**
+ * For tests and metrics: the shared pool of live contexts codecs with this `maxLiveContexts` use
+ * (`size`, `peak`, `evicted`).
+ */
+export function liveContextPoolFor(maxLiveContexts: number = DEFAULT_MAX_LIVE_CONTEXTS): LiveContextPool {
+  return sharedContextPool(maxLiveContexts);
 }
 
 /** For tests and metrics: the shared limiter codecs with this `concurrencyLimit` use. */

@@ -121,7 +121,7 @@ export interface ServerOptions extends ConnectionOptions {
   clientTracking?: boolean;
   /** ws's name for `maxMessageSize` (bytes). ws defaults to 100 MiB, we to 1 MiB. */
   maxPayload?: number;
-  /** permessage-deflate: false (default), true (defaults) or options (negotiation, level, memLevel, threshold, hibernateAfterMs). */
+  /** permessage-deflate: false (default), true (defaults) or options (negotiation, level, memLevel, threshold, hibernateAfterMs, maxLiveContexts). */
   perMessageDeflate?: boolean | DeflateCodecOptions;
   /** Most open connections plus handshakes in progress; more get 503. Default 10,000. */
   maxConnections?: number;

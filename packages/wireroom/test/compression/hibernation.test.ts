@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import zlib from 'node:zlib';
 import fc from 'fast-check';
 import type { NegotiatedDeflate } from '../../src/protocol/extensions/permessage-deflate-negotiation.js';
-import { PerMessageDeflate, type DeflateCodecOptions } from '../../src/compression/permessage-deflate.js';
+import { liveContextPoolFor, PerMessageDeflate, type DeflateCodecOptions } from '../../src/compression/permessage-deflate.js';
 import { SlidingWindow } from '../../src/compression/sliding-window.js';
 import { awakeCount, sweepNow } from '../../src/compression/hibernation.js';
 
@@ -256,6 +256,118 @@ describe('hibernating compression contexts', () => {
   it('rejects an invalid hibernateAfterMs', () => {
     for (const value of [-1, Number.NaN, '5' as unknown as number]) {
       assert.throws(() => new PerMessageDeflate('server', params(), { hibernateAfterMs: value } as DeflateCodecOptions), { code: 'WS_ERR_INVALID_ARGUMENT' });
+    }
+  });
+});
+
+describe('maxLiveContexts: a process-wide cap on live zlib contexts', () => {
+  // Each test uses its own cap value, hence its own pool (one pool per distinct value).
+  const chat = (i: number) => Buffer.from(JSON.stringify({ type: 'message', room: 'general', id: `m${i}`, text: `chat message number ${i} `.repeat(1 + (i % 5)) }));
+
+  it('evicts the least recently used idle direction when a new context would exceed the cap', async () => {
+    const pool = liveContextPoolFor(3);
+    const options = { maxLiveContexts: 3, hibernateAfterMs: Infinity };
+    const codecs = Array.from({ length: 5 }, () => new PerMessageDeflate('server', params(), options));
+    const peers = codecs.map(() => new PerMessageDeflate('client', params(), { maxLiveContexts: Infinity, hibernateAfterMs: Infinity }));
+    const roundTrip = async (i: number, n: number) => assert.deepEqual(await decompressFrames(peers[i]!, [await compress(codecs[i]!, chat(n))]), chat(n));
+    await roundTrip(0, 0);
+    await roundTrip(1, 1);
+    await roundTrip(2, 2);
+    assert.deepEqual(codecs.map((c) => c.allocatedContexts), [1, 1, 1, 0, 0]);
+    await roundTrip(3, 3);
+    assert.deepEqual(codecs.map((c) => c.allocatedContexts), [0, 1, 1, 1, 0], 'the least recently used (0) was hibernated');
+    assert.equal(codecs[0]!.hibernatedDirections, 1);
+    await roundTrip(1, 4); // 1 is now the most recently used
+    await roundTrip(4, 5);
+    assert.deepEqual(codecs.map((c) => c.allocatedContexts), [0, 1, 0, 1, 1], 'then 2, not 1');
+    assert.equal(pool.size, 3);
+    assert.ok(pool.evicted >= 2);
+    // The evicted ones resume their streams exactly.
+    for (let i = 0; i < 5; i++) await roundTrip(i, 10 + i);
+    assert.ok(pool.peak <= 3, `peak ${pool.peak}`);
+    for (const c of [...codecs, ...peers]) c.close();
+    assert.equal(pool.size, 0, 'closed codecs leave the pool');
+  });
+
+  it('never touches a direction in the middle of a message, even over the cap', async () => {
+    const pool = liveContextPoolFor(2);
+    const options = { maxLiveContexts: 2, hibernateAfterMs: Infinity };
+    const sender = new ZlibPeer(zlib.createDeflateRaw({ windowBits: 13 }));
+    const fragmented = new PerMessageDeflate('server', params(), options);
+    const data = Buffer.from('fragmented and held open '.repeat(300));
+    const frames = split(await sender.deflateMessage(data), 3);
+    const results = frames.map(
+      (frame, i) => new Promise<Buffer | undefined>((resolve, reject) => {
+        if (i === 0) fragmented.decompress(frame, false, Infinity, (error) => (error ? reject(error) : resolve(undefined)));
+      }),
+    );
+    await results[0];
+    assert.equal(fragmented.allocatedContexts, 1);
+    const others = Array.from({ length: 4 }, () => new PerMessageDeflate('server', params(), options));
+    const peer = new PerMessageDeflate('client', params(), { maxLiveContexts: Infinity, hibernateAfterMs: Infinity });
+    for (const [i, codec] of others.entries()) {
+      const peerOf = new PerMessageDeflate('client', params(), { maxLiveContexts: Infinity });
+      assert.deepEqual(await decompressFrames(peerOf, [await compress(codec, chat(i))]), chat(i));
+      peerOf.close();
+      assert.equal(fragmented.allocatedContexts, 1, 'the mid-message inflater keeps its context');
+      assert.ok(pool.size <= 2, `pool ${pool.size}`);
+    }
+    // The rest of the message arrives later and decodes exactly.
+    const last = await new Promise<Buffer>((resolve, reject) => {
+      for (let i = 1; i < frames.length; i++) {
+        const fin = i === frames.length - 1;
+        fragmented.decompress(frames[i]!, fin, Infinity, (error, message) => (error ? reject(error) : fin && resolve(message!)));
+      }
+    });
+    assert.deepEqual(last, data);
+    assert.deepEqual(await decompressFrames(fragmented, [await sender.deflateMessage(data)]), data, 'and the stream goes on');
+    for (const c of [fragmented, ...others, peer]) c.close();
+    sender.close();
+  });
+
+  it('holds under a burst: 600 connections exchanging at once keep at most the cap alive, and every message decodes exactly', async () => {
+    const CAP = 50;
+    const N = 600;
+    const ROUNDS = 4;
+    const pool = liveContextPoolFor(CAP);
+    pool.resetPeak();
+    const servers = Array.from({ length: N }, () => new PerMessageDeflate('server', params(), { maxLiveContexts: CAP }));
+    // Continuous peers (never hibernating, in a pool without a cap): what the server's bytes must decode on.
+    const clients = servers.map(() => new PerMessageDeflate('client', params(), { maxLiveContexts: Infinity, hibernateAfterMs: Infinity }));
+    let peakAllocated = 0;
+    const sample = () => {
+      let allocated = 0;
+      for (const s of servers) allocated += s.allocatedContexts;
+      if (allocated > peakAllocated) peakAllocated = allocated;
+    };
+    let decoded = 0;
+    await Promise.all(
+      servers.map(async (server, i) => {
+        const client = clients[i]!;
+        for (let r = 0; r < ROUNDS; r++) {
+          const up = chat(i * ROUNDS + r);
+          const received = await decompressFrames(server, [await compress(client, up)]);
+          sample();
+          assert.deepEqual(received, up);
+          const down = Buffer.concat([Buffer.from('echo '), up]);
+          const payload = await compress(server, down);
+          sample();
+          assert.deepEqual(await decompressFrames(client, [payload]), down);
+          decoded += 2;
+        }
+      }),
+    );
+    assert.equal(decoded, N * ROUNDS * 2);
+    assert.ok(peakAllocated > 0 && peakAllocated <= CAP, `allocatedContexts summed over the servers peaked at ${peakAllocated} (cap ${CAP})`);
+    assert.ok(pool.peak <= CAP, `pool peak ${pool.peak}`);
+    assert.ok(pool.evicted > N, `evictions ${pool.evicted}: the burst really went through the cap`);
+    for (const c of [...servers, ...clients]) c.close();
+    assert.equal(pool.size, 0);
+  });
+
+  it('rejects an invalid maxLiveContexts', () => {
+    for (const value of [0, -1, 1.5, Number.NaN, '5' as unknown as number]) {
+      assert.throws(() => new PerMessageDeflate('server', params(), { maxLiveContexts: value } as DeflateCodecOptions), { code: 'WS_ERR_INVALID_ARGUMENT' });
     }
   });
 });
