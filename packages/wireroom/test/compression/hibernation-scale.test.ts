@@ -22,6 +22,7 @@ import { connect } from '../../src/client/connect.js';
 import type { WebSocket as OurWebSocket } from '../../src/connection/websocket.js';
 import { browserAvailable, browserRequired, launchBrowser } from '../helpers/browser.js';
 import { HOST, within } from '../helpers/loopback.js';
+import { compress, decompressFrames, split, TRAILER, ZlibPeer } from '../helpers/zlib-peer.js';
 
 const SEED = Number(process.env.WIREROOM_PROPERTY_SEED ?? 190_019);
 console.log(`hibernation-scale: fast-check seed ${SEED} (WIREROOM_PROPERTY_SEED=${SEED} reproduces)`);
@@ -29,7 +30,6 @@ console.log(`hibernation-scale: fast-check seed ${SEED} (WIREROOM_PROPERTY_SEED=
 const WINDOW_SIZES = [8, 9, 10, 11, 12, 13, 14, 15];
 /** Messages each way per window size and peer: 8 x (450 + 150 + 150 + 100) = 6,800 each way in all. */
 const COUNTS = { zlib: 450, wsClient: 150, wsServer: 150, chromium: 100 };
-const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 
 // ---------------------------------------------------------------------------------- the conversation
 /** One message of the conversation and what our side does around it. */
@@ -129,62 +129,6 @@ function ourOptions(bits: number, ours: { maxLiveContexts: number; hibernateAfte
 
 /** Each test runs with its own seed, SEED + an offset named in its title, so the runs draw different conversations. */
 const propertyOptions = (seedOffset: number) => ({ seed: SEED + seedOffset, numRuns: 1, endOnFailure: true });
-
-// ------------------------------------------------------------------------------------ node:zlib peer
-/** A continuous node:zlib stream driven one sync-flushed step at a time. */
-class ZlibPeer {
-  private out: Buffer[] = [];
-  constructor(private readonly stream: zlib.DeflateRaw | zlib.InflateRaw) {
-    stream.on('data', (chunk: Buffer) => this.out.push(chunk));
-  }
-  step(input: Buffer): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error) => reject(error);
-      this.stream.once('error', onError);
-      if (input.length > 0) this.stream.write(input);
-      this.stream.flush(zlib.constants.Z_SYNC_FLUSH, () => {
-        this.stream.off('error', onError);
-        const result = Buffer.concat(this.out);
-        this.out = [];
-        resolve(result);
-      });
-    });
-  }
-  async deflateMessage(data: Buffer): Promise<Buffer> {
-    const out = await this.step(data);
-    return out.length >= 4 && out.subarray(-4).equals(TRAILER) ? out.subarray(0, -4) : out;
-  }
-  inflateMessage(payload: Buffer): Promise<Buffer> {
-    return this.step(Buffer.concat([payload, TRAILER]));
-  }
-  close(): void {
-    this.stream.close();
-  }
-}
-
-function compress(codec: PerMessageDeflate, data: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => codec.compress(data, (error, payload) => (error ? reject(error) : resolve(payload!))));
-}
-
-function decompressFrames(codec: PerMessageDeflate, frames: Buffer[]): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    frames.forEach((frame, i) => {
-      const fin = i === frames.length - 1;
-      codec.decompress(frame, fin, Infinity, (error, message) => {
-        if (error) reject(error);
-        else if (fin) resolve(message!);
-      });
-    });
-  });
-}
-
-function split(payload: Buffer, parts: number): Buffer[] {
-  if (parts <= 1 || payload.length < 2) return [payload];
-  const size = Math.ceil(payload.length / parts);
-  const frames: Buffer[] = [];
-  for (let i = 0; i < payload.length; i += size) frames.push(payload.subarray(i, i + size));
-  return frames;
-}
 
 const totals = { zlib: 0, wsClient: 0, wsServer: 0, chromium: 0, hibernations: 0 };
 /** Our settings drawn by the runs (cap, idle time), to check the runs did not all draw the same. */

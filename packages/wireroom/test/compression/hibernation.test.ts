@@ -8,59 +8,10 @@ import type { NegotiatedDeflate } from '../../src/protocol/extensions/permessage
 import { liveContextPoolFor, PerMessageDeflate, type DeflateCodecOptions } from '../../src/compression/permessage-deflate.js';
 import { SlidingWindow } from '../../src/compression/sliding-window.js';
 import { awakeCount, sweepNow } from '../../src/compression/hibernation.js';
-
-const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+import { compress, decompressFrames, split, TRAILER, ZlibPeer } from '../helpers/zlib-peer.js';
 
 function params(overrides: Partial<NegotiatedDeflate> = {}): NegotiatedDeflate {
   return { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 13, clientMaxWindowBits: 13, ...overrides };
-}
-
-function compress(codec: PerMessageDeflate, data: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => codec.compress(data, (error, payload) => (error ? reject(error) : resolve(payload!))));
-}
-
-function decompressFrames(codec: PerMessageDeflate, frames: Buffer[]): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    frames.forEach((frame, i) => {
-      const fin = i === frames.length - 1;
-      codec.decompress(frame, fin, Infinity, (error, message) => {
-        if (error) reject(error);
-        else if (fin) resolve(message!);
-      });
-    });
-  });
-}
-
-/** A continuous node:zlib stream driven one sync-flushed step at a time: the reference peer. */
-class ZlibPeer {
-  private out: Buffer[] = [];
-  constructor(private readonly stream: zlib.DeflateRaw | zlib.InflateRaw) {
-    stream.on('data', (chunk: Buffer) => this.out.push(chunk));
-  }
-  step(input: Buffer): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error) => reject(error);
-      this.stream.once('error', onError);
-      if (input.length > 0) this.stream.write(input);
-      this.stream.flush(zlib.constants.Z_SYNC_FLUSH, () => {
-        this.stream.off('error', onError);
-        const result = Buffer.concat(this.out);
-        this.out = [];
-        resolve(result);
-      });
-    });
-  }
-  /** As a peer's permessage-deflate sender: the sync-flushed output without its trailer. */
-  async deflateMessage(data: Buffer): Promise<Buffer> {
-    const out = await this.step(data);
-    return out.length >= 4 && out.subarray(-4).equals(TRAILER) ? out.subarray(0, -4) : out;
-  }
-  inflateMessage(payload: Buffer): Promise<Buffer> {
-    return this.step(Buffer.concat([payload, TRAILER]));
-  }
-  close(): void {
-    this.stream.close();
-  }
 }
 
 /** Deterministic PRNG (mulberry32) so a failure names its seed and reproduces. */
@@ -111,14 +62,6 @@ function messageSource(random: () => number) {
     if (history.length > 100) history.shift();
     return message;
   };
-}
-
-function split(payload: Buffer, parts: number): Buffer[] {
-  if (parts <= 1 || payload.length < 2) return [payload];
-  const size = Math.ceil(payload.length / parts);
-  const frames: Buffer[] = [];
-  for (let i = 0; i < payload.length; i += size) frames.push(payload.subarray(i, i + size));
-  return frames;
 }
 
 describe('SlidingWindow', () => {
