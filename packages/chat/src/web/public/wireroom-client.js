@@ -104,7 +104,7 @@ function codePoints(s) {
   return n;
 }
 
-/** Settled clientIds remembered (in memory and in storage), most recent first kept. */
+/** Settled clientIds remembered (in memory and in storage): the most recently settled are kept. */
 const SETTLED_MAX = 1000;
 
 /** @param {string | null} raw @returns {unknown} the parsed JSON, or undefined */
@@ -382,9 +382,9 @@ export class WireroomClient extends EventTarget {
     if (this.outbox.length >= this.opts.maxOutbox) {
       throw Object.assign(new Error(`${this.outbox.length} messages are waiting to be sent`), { code: 'QUEUE_FULL' });
     }
-    /** @type {OutboxEntry} */
     // createdAt orders the outbox in every tab: strictly increasing, so two sends in one millisecond keep their order.
     const createdAt = Math.max(Date.now(), this.outbox.reduce((max, e) => Math.max(max, e.createdAt + 1), 0));
+    /** @type {OutboxEntry} */
     const entry = { room, clientId: `${this.deviceId}:${randomHex(16)}`, text, createdAt };
     this.outbox.push(entry);
     this.#saveOutbox();
