@@ -510,6 +510,35 @@ describe('WireroomClient against the chat server', () => {
       assert.deepEqual(await history(roomB), ['y']);
     });
 
+    it('malformed stored values and events are ignored; a storage that throws degrades to memory-only', async () => {
+      const profile = new ProfileStorage();
+      const first = profile.tab();
+      first.setItem('wireroom:settled', '{"not":"a list"');
+      first.setItem('wireroom:outbox', JSON.stringify([{ room: 'lobby', clientId: 'x:1', text: 'kept', createdAt: 5 }, { room: 7 }, null, 'junk']));
+      const t = tabOf(profile);
+      assert.deepEqual(t.client.pending().map((e) => e.text), ['kept']);
+      const fire = (key: string, newValue: string) => (t.client as unknown as { onStorage(e: unknown): void }).onStorage({ key, newValue, oldValue: null, storageArea: t.storage });
+      for (const junk of ['{{', 'null', '7', '[["a"], 5, null, ["b", "late"], [{}, 1]]', JSON.stringify([['x:1', Infinity]])]) {
+        fire('wireroom:settled', junk);
+        fire('wireroom:outbox', junk);
+      }
+      assert.deepEqual(t.client.pending().map((e) => e.text), ['kept'], 'nothing settled or adopted by garbage');
+      fire('wireroom:settled', JSON.stringify([['x:1', 1]])); // well-formed: another tab settled it
+      assert.deepEqual(t.client.pending(), []);
+
+      const broken = { cookie: '', getItem(): string | null { throw new Error('SecurityError'); }, setItem(): void { throw new Error('QuotaExceededError'); } };
+      const room = newRoom('tabs-broken');
+      const c = makeClient({ storage: broken as unknown as Storage });
+      (c as unknown as { onStorage(e: unknown): void }).onStorage({ key: 'wireroom:outbox', newValue: '[]', oldValue: null, storageArea: broken });
+      const acked = next(c, 'ack');
+      c.send(room, 'memory only');
+      assert.equal(c.pending().length, 1);
+      await joined(c, room, 'Tabby');
+      await acked;
+      assert.deepEqual(c.pending(), []);
+      assert.deepEqual(await history(room), ['memory only']);
+    });
+
     for (const seed of [11, 12, 13]) {
       it(`three tabs in three rooms, random interleavings (seed ${seed}): all delivered once, every outbox empty`, async () => {
         const random = prng(seed);
