@@ -24,6 +24,85 @@ class MemoryStorage {
   setItem(key: string, value: string): void { this.map.set(key, String(value)); }
 }
 
+/**
+ * The localStorage of one browser profile as its tabs see it, modelled on Chromium: every tab reads its own
+ * cached copy; its writes apply to its copy at once and to the profile's store in one global order (the last
+ * write wins), and reach every other tab later, in order, as a `storage` event that the test delivers when it
+ * chooses (`deliver`), so that any interleaving can be produced. A tab's copy skips a remote change older
+ * than its own later write of that key (the store holds the later one), so every copy ends equal to the store.
+ */
+class ProfileStorage {
+  seq = 0;
+  readonly store = new Map<string, { value: string; seq: number }>();
+  readonly tabs: TabStorage[] = [];
+  cookie = '';
+  /** A new tab's view: its copy starts from the store. */
+  tab(): TabStorage {
+    const t = new TabStorage(this);
+    for (const [k, v] of this.store) t.copy.set(k, { ...v });
+    this.tabs.push(t);
+    return t;
+  }
+  /** Storage events not yet delivered, in all tabs. */
+  queued(): number { return this.tabs.reduce((n, t) => n + t.queue.length, 0); }
+  /** Delivers one queued event to a tab picked by `random` (each tab's events stay in order). */
+  deliverOne(random: () => number): boolean {
+    const waiting = this.tabs.filter((t) => t.queue.length > 0);
+    if (waiting.length === 0) return false;
+    waiting[Math.floor(random() * waiting.length)].deliver();
+    return true;
+  }
+  /** Delivers events (random order across tabs) until none is left; fails on a write-back loop. */
+  drain(random: () => number, max = 5000): number {
+    let n = 0;
+    while (this.deliverOne(random)) if (++n > max) throw new Error(`storage events never stop (${this.queued()} queued): a write-back loop`);
+    return n;
+  }
+  value(key: string): string | null { return this.store.get(key)?.value ?? null; }
+}
+
+class TabStorage {
+  readonly copy = new Map<string, { value: string; seq: number }>();
+  readonly queue: Array<{ key: string; value: string; oldValue: string | null; seq: number }> = [];
+  listener: ((e: { key: string; newValue: string; oldValue: string | null; storageArea: unknown }) => void) | undefined;
+  writes = 0;
+  constructor(readonly profile: ProfileStorage) {}
+  get cookie(): string { return this.profile.cookie; }
+  set cookie(v: string) { this.profile.cookie = v; }
+  getItem(key: string): string | null { return this.copy.get(key)?.value ?? null; }
+  setItem(key: string, value: string): void {
+    const p = this.profile;
+    const seq = ++p.seq;
+    const oldValue = this.getItem(key);
+    this.copy.set(key, { value: String(value), seq });
+    p.store.set(key, { value: String(value), seq });
+    this.writes++;
+    for (const t of p.tabs) if (t !== this) t.queue.push({ key, value: String(value), oldValue, seq });
+  }
+  deliver(): void {
+    const e = this.queue.shift();
+    if (!e) return;
+    const mine = this.copy.get(e.key);
+    if (!mine || mine.seq < e.seq) this.copy.set(e.key, { value: e.value, seq: e.seq });
+    this.listener?.({ key: e.key, newValue: e.value, oldValue: e.oldValue, storageArea: this });
+  }
+}
+
+/** A small seeded PRNG (mulberry32): a failing interleaving can be replayed from its seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The entries of the outbox a storage holds. */
+const storedOutbox = (raw: string | null): Array<{ clientId: string; text: string; room: string }> => JSON.parse(raw ?? '[]');
+
 /** Resolves with the detail of the first `type` event matching `pred`; rejects after `ms`. */
 function next<T = any>(target: EventTarget, type: string, pred: (detail: T) => boolean = () => true, ms = WAIT_MS): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -332,5 +411,181 @@ describe('WireroomClient against the chat server', () => {
     await until(() => seen.length >= 4, 'four distinct messages');
     await sleep(100);
     assert.deepEqual(seen.map((s) => s.message.id), [1, 2, 3, 4]);
+  });
+  describe('tabs of one browser sharing the outbox (storage events delivered in chosen orders)', () => {
+    /** A tab of `profile`: a client whose storage events the test delivers (no window in Node). */
+    function tabOf(profile: ProfileStorage, options: ClientOptions = {}): { client: WireroomClient; storage: TabStorage } {
+      const storage = profile.tab();
+      const client = makeClient({ ...options, storage: storage as unknown as Storage });
+      storage.listener = (e) => (client as unknown as { onStorage(e: unknown): void }).onStorage(e);
+      return { client, storage };
+    }
+
+    /** What the server stored in `room`, read by a fresh client (another person) joining it. */
+    async function history(room: string): Promise<string[]> {
+      const auditor = makeClient();
+      const seen = collect<{ message: ChatMessage }>(auditor, 'message');
+      await joined(auditor, room, 'Auditor');
+      await sleep(100);
+      auditor.close();
+      return seen.map((m) => m.message.text);
+    }
+
+    it('a tab outside the room does not bring back an entry another tab delivered (the write-back bug)', async () => {
+      const profile = new ProfileStorage();
+      const room = newRoom('tabs-bug');
+      const a = tabOf(profile);
+      const b = tabOf(profile); // never joins the room: sees neither the message nor the ack
+      await joined(a.client, room, 'Tabby');
+      const acked = next(a.client, 'ack');
+      const entry = a.client.send(room, 'sent by A');
+      profile.drain(Math.random); // B adopts it
+      assert.deepEqual(b.client.pending().map((e) => e.clientId), [entry.clientId]);
+      await acked;
+      assert.equal(a.client.pending().length, 0);
+      profile.drain(Math.random); // B learns that A settled it, and writes nothing back
+      assert.deepEqual(b.client.pending(), [], 'the other tab dropped the delivered entry');
+      assert.deepEqual(storedOutbox(profile.value('wireroom:outbox')), []);
+      assert.deepEqual(storedOutbox(b.storage.getItem('wireroom:outbox')), []);
+      assert.match(profile.value('wireroom:settled') ?? '', new RegExp(entry.clientId));
+
+      // Later writes of either tab keep it out, and a tab opened now does not pick it up.
+      a.client.close();
+      const c = tabOf(profile);
+      b.client.send(room, 'queued by B'); // B is not connected: stays pending, shared
+      profile.drain(Math.random);
+      assert.deepEqual(c.client.pending().map((e) => e.text), ['queued by B']);
+      assert.deepEqual(storedOutbox(profile.value('wireroom:outbox')).map((e) => e.text), ['queued by B']);
+      assert.deepEqual(await history(room), ['sent by A']);
+    });
+
+    it('a new entry lost to another tab\'s concurrent write survives (the race the write-back is for)', async () => {
+      const profile = new ProfileStorage();
+      const room = newRoom('tabs-race');
+      const a = tabOf(profile);
+      const b = tabOf(profile);
+      a.client.join(room, 'Tabby');
+      b.client.join(room, 'Tabby'); // both offline (never connected)
+      b.client.send(room, 'new in B');
+      a.client.send(room, 'new in A'); // A has not seen B's write: its write lacks B's entry and wins
+      assert.deepEqual(storedOutbox(profile.value('wireroom:outbox')).map((e) => e.text), ['new in A']);
+      profile.drain(prng(1));
+      for (const copy of [profile.value('wireroom:outbox'), a.storage.getItem('wireroom:outbox'), b.storage.getItem('wireroom:outbox')]) {
+        assert.deepEqual(storedOutbox(copy).map((e) => e.text).sort(), ['new in A', 'new in B']);
+      }
+      assert.deepEqual(a.client.pending().map((e) => e.text).sort(), ['new in A', 'new in B']);
+      assert.deepEqual(b.client.pending().map((e) => e.text).sort(), ['new in A', 'new in B']);
+
+      // One tab delivers both; the other, still offline, ends with nothing pending.
+      const acks = collect(a.client, 'ack');
+      await joined(a.client, room, 'Tabby');
+      await until(() => acks.length === 2, 'both delivered by A');
+      profile.drain(prng(2));
+      assert.deepEqual(b.client.pending(), []);
+      assert.deepEqual(storedOutbox(profile.value('wireroom:outbox')), []);
+      assert.deepEqual((await history(room)).sort(), ['new in A', 'new in B']);
+    });
+
+    it('two tabs settling at once: the settled id lost by the later write is put back, a third tab drops both', async () => {
+      const profile = new ProfileStorage();
+      const [roomA, roomB] = [newRoom('tabs-set-a'), newRoom('tabs-set-b')];
+      const a = tabOf(profile);
+      const b = tabOf(profile);
+      const c = tabOf(profile); // in neither room
+      await joined(a.client, roomA, 'Tabby');
+      await joined(b.client, roomB, 'Tabby');
+      const ackA = next(a.client, 'ack');
+      const ackB = next(b.client, 'ack');
+      const x = a.client.send(roomA, 'x');
+      const y = b.client.send(roomB, 'y');
+      await Promise.all([ackA, ackB]); // no event delivered meanwhile: each write lacks the other tab's work
+      const settledNow = profile.value('wireroom:settled') ?? '';
+      assert.ok(!(settledNow.includes(x.clientId) && settledNow.includes(y.clientId)), 'the later write lost one settled id');
+      profile.drain(prng(3));
+      const settled = profile.value('wireroom:settled') ?? '';
+      assert.ok(settled.includes(x.clientId) && settled.includes(y.clientId), settled);
+      for (const t of [a, b, c]) assert.deepEqual(t.client.pending(), []);
+      assert.deepEqual(storedOutbox(profile.value('wireroom:outbox')), []);
+      assert.deepEqual(await history(roomA), ['x']);
+      assert.deepEqual(await history(roomB), ['y']);
+    });
+
+    it('malformed stored values and events are ignored; a storage that throws degrades to memory-only', async () => {
+      const profile = new ProfileStorage();
+      const first = profile.tab();
+      first.setItem('wireroom:settled', '{"not":"a list"');
+      first.setItem('wireroom:outbox', JSON.stringify([{ room: 'lobby', clientId: 'x:1', text: 'kept', createdAt: 5 }, { room: 7 }, null, 'junk']));
+      const t = tabOf(profile);
+      assert.deepEqual(t.client.pending().map((e) => e.text), ['kept']);
+      const fire = (key: string, newValue: string) => (t.client as unknown as { onStorage(e: unknown): void }).onStorage({ key, newValue, oldValue: null, storageArea: t.storage });
+      for (const junk of ['{{', 'null', '7', '[["a"], 5, null, ["b", "late"], [{}, 1]]', JSON.stringify([['x:1', Infinity]])]) {
+        fire('wireroom:settled', junk);
+        fire('wireroom:outbox', junk);
+      }
+      assert.deepEqual(t.client.pending().map((e) => e.text), ['kept'], 'nothing settled or adopted by garbage');
+      fire('wireroom:settled', JSON.stringify([['x:1', 1]])); // well-formed: another tab settled it
+      assert.deepEqual(t.client.pending(), []);
+
+      const broken = { cookie: '', getItem(): string | null { throw new Error('SecurityError'); }, setItem(): void { throw new Error('QuotaExceededError'); } };
+      const room = newRoom('tabs-broken');
+      const c = makeClient({ storage: broken as unknown as Storage });
+      (c as unknown as { onStorage(e: unknown): void }).onStorage({ key: 'wireroom:outbox', newValue: '[]', oldValue: null, storageArea: broken });
+      const acked = next(c, 'ack');
+      c.send(room, 'memory only');
+      assert.equal(c.pending().length, 1);
+      await joined(c, room, 'Tabby');
+      await acked;
+      assert.deepEqual(c.pending(), []);
+      assert.deepEqual(await history(room), ['memory only']);
+    });
+
+    for (const seed of [11, 12, 13]) {
+      it(`three tabs in three rooms, random interleavings (seed ${seed}): all delivered once, every outbox empty`, async () => {
+        const random = prng(seed);
+        const profile = new ProfileStorage();
+        const rooms = [0, 1, 2].map((i) => newRoom(`tabs-rand${seed}-${i}`));
+        const tabs = [0, 1, 2].map(() => tabOf(profile));
+        for (let i = 0; i < 3; i++) await joined(tabs[i].client, rooms[i], 'Tabby');
+        const expected: string[][] = [[], [], []];
+        // A pump delivering storage events in random order while the tabs send and the server answers.
+        let pumping = true;
+        const pump = (async () => { while (pumping) { for (let k = Math.floor(random() * 4); k > 0; k--) profile.deliverOne(random); await sleep(Math.floor(random() * 3)); } })();
+        let n = 0;
+        for (let round = 0; round < 3; round++) {
+          const offline = round === 1 ? Math.floor(random() * 3) : -1;
+          if (offline >= 0) tabs[offline].client.close(); // then reconnected below: its queue goes out on join
+          for (let k = 0; k < 12; k++) {
+            const i = Math.floor(random() * 3);
+            const text = `t${i}-${++n}`;
+            tabs[i].client.send(rooms[i], text);
+            expected[i].push(text);
+            if (random() < 0.5) await sleep(Math.floor(random() * 5));
+          }
+          if (offline >= 0) tabs[offline].client.connect();
+          await until(() => tabs.every((t, i) => t.client.pending(rooms[i]).length === 0), `round ${round}: every tab delivered its room`, 20_000);
+        }
+        pumping = false;
+        await pump;
+        profile.drain(random);
+        await sleep(200); // late acks or broadcasts
+        profile.drain(random);
+        for (const [i, t] of tabs.entries()) {
+          assert.deepEqual(t.client.pending(), [], `tab ${i}: nothing pending`);
+          assert.deepEqual(storedOutbox(t.storage.getItem('wireroom:outbox')), [], `tab ${i}: its copy of the outbox`);
+        }
+        assert.deepEqual(storedOutbox(profile.value('wireroom:outbox')), []);
+        for (let i = 0; i < 3; i++) assert.deepEqual(await history(rooms[i]), expected[i], `room ${i}: each message once, in order`);
+
+        // It stays empty through further storage events: one more message, and a tab reloaded.
+        const acked = next(tabs[0].client, 'ack');
+        tabs[0].client.send(rooms[0], 'last');
+        await acked;
+        tabs[2].client.close();
+        const reloaded = tabOf(profile);
+        profile.drain(random);
+        for (const t of [tabs[0], tabs[1], tabs[2], reloaded]) assert.deepEqual(t.client.pending(), []);
+        assert.deepEqual(storedOutbox(profile.value('wireroom:outbox')), []);
+      });
+    }
   });
 });

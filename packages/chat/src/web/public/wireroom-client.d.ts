@@ -51,6 +51,8 @@ export interface ClientEventMap {
   queued: CustomEvent<{ entry: OutboxEntry }>;
   ack: CustomEvent<{ room: string; clientId: string; id: number; ts: number }>;
   failed: CustomEvent<{ entry: OutboxEntry; code: string; message?: string }>;
+  /** Another tab of this browser settled (delivered or failed) an entry this tab held; it left the outbox. */
+  settled: CustomEvent<{ entry: OutboxEntry }>;
   presence: CustomEvent<{ room: string; event: 'join' | 'leave'; uid: string; name: string; members: Member[] }>;
   typing: CustomEvent<{ room: string; uid: string; name: string }>;
   error: CustomEvent<{ code: string; message: string; clientId?: string; room?: string; retryAfterMs?: number }>;

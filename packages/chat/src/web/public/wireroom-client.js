@@ -104,6 +104,44 @@ function codePoints(s) {
   return n;
 }
 
+/** Settled clientIds remembered (in memory and in storage): the most recently settled are kept. */
+const SETTLED_MAX = 1000;
+
+/** @param {string | null} raw @returns {unknown} the parsed JSON, or undefined */
+function parseJson(raw) {
+  if (raw == null) return undefined;
+  try { return JSON.parse(raw); } catch { return undefined; }
+}
+
+/** @param {unknown} raw a stored outbox @returns {OutboxEntry[]} its well-formed entries */
+function parseOutbox(raw) {
+  if (!Array.isArray(raw)) return [];
+  /** @type {OutboxEntry[]} */
+  const out = [];
+  for (const e of raw) {
+    if (!e || typeof e.room !== 'string' || typeof e.clientId !== 'string' || typeof e.text !== 'string') continue;
+    out.push({ room: e.room, clientId: e.clientId, text: e.text, createdAt: Number.isFinite(e.createdAt) ? e.createdAt : 0 });
+  }
+  return out;
+}
+
+/** @param {OutboxEntry} a @param {OutboxEntry} b */
+const byCreated = (a, b) => a.createdAt - b.createdAt || (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0);
+
+/** @param {[string, number]} a @param {[string, number]} b */
+const bySettledAt = (a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
+/**
+ * Oldest first, at most `max`, the same choice in every tab (by creation time, then clientId).
+ * @param {OutboxEntry[]} entries @param {number} max
+ * @returns {{ kept: OutboxEntry[], overflow: OutboxEntry[] }}
+ */
+function capOutbox(entries, max) {
+  const seen = new Set();
+  const sorted = entries.filter((e) => !seen.has(e.clientId) && seen.add(e.clientId)).sort(byCreated);
+  return { kept: sorted.slice(0, max), overflow: sorted.slice(max) };
+}
+
 /** JSON in a Storage, never throwing (private mode, quota, disabled storage all degrade to memory-only). */
 class Store {
   /** @param {Storage | null} storage @param {string} prefix */
@@ -194,14 +232,16 @@ export class WireroomClient extends EventTarget {
     this.deviceId = this.store.get('device', '');
     if (!/^[0-9a-f]{12}$/.test(this.deviceId)) { this.deviceId = randomHex(6); this.store.set('device', this.deviceId); }
 
+    /**
+     * clientIds known to be stored (acknowledged, broadcast) or refused, with the time they were settled,
+     * by this tab or (through storage) by any tab of this browser: a settled entry never comes back into an
+     * outbox, whatever stale outbox another tab writes. Bounded: the most recent SETTLED_MAX.
+     * @type {Map<string, number>}
+     */
+    this.settled = new Map();
+    this.#learnSettled(this.store.get('settled', []));
     /** @type {OutboxEntry[]} */
     this.outbox = this.#loadOutbox();
-    /**
-     * clientIds known to be stored (acknowledged, broadcast) or refused, so that a stale outbox written
-     * by another tab cannot bring them back. Bounded (oldest forgotten first).
-     * @type {Set<string>}
-     */
-    this.settled = new Set();
     /** @type {Record<string, { id: number, at: number }>} last seen id per room (bounded by maxRooms) */
     this.lastIds = this.store.get('lastIds', {});
     /** @type {Map<string, RoomState>} */
@@ -233,10 +273,13 @@ export class WireroomClient extends EventTarget {
       else if (!this.ws) this.#open();
     };
     this.onPageHide = () => this.#saveNow();
-    // Tabs of one browser share the outbox: adopt what another tab queued, so that whichever tab saves
-    // last does not erase the other's unsent messages (the server deduplicates double sends by clientId).
+    // Tabs of one browser share the outbox and the settled ids: adopt what another tab queued, drop what any
+    // tab settled, and write back what the stored copy lacks, so that whichever tab saves last neither erases
+    // another's unsent messages nor brings back delivered ones (the server deduplicates double sends by clientId).
     this.onStorage = (/** @type {StorageEvent} */ e) => {
-      if (e.key === this.opts.storagePrefix + 'outbox' && e.storageArea === this.store.storage) this.#mergeOutbox(e.newValue);
+      if (e.storageArea !== this.store.storage || this.store.storage == null) return;
+      if (e.key === this.opts.storagePrefix + 'outbox') this.#reconcile(e.newValue, null);
+      else if (e.key === this.opts.storagePrefix + 'settled') this.#reconcile(null, e.newValue);
     };
   }
 
@@ -252,6 +295,7 @@ export class WireroomClient extends EventTarget {
     w?.addEventListener('pagehide', this.onPageHide);
     w?.addEventListener('storage', this.onStorage);
     globalThis.document?.addEventListener('visibilitychange', this.onVisibility);
+    if (this.store.storage) this.#reconcile(null, null); // what other tabs stored while this one did not listen
     this.#open();
   }
 
@@ -338,8 +382,10 @@ export class WireroomClient extends EventTarget {
     if (this.outbox.length >= this.opts.maxOutbox) {
       throw Object.assign(new Error(`${this.outbox.length} messages are waiting to be sent`), { code: 'QUEUE_FULL' });
     }
+    // createdAt orders the outbox in every tab: strictly increasing, so two sends in one millisecond keep their order.
+    const createdAt = Math.max(Date.now(), this.outbox.reduce((max, e) => Math.max(max, e.createdAt + 1), 0));
     /** @type {OutboxEntry} */
-    const entry = { room, clientId: `${this.deviceId}:${randomHex(16)}`, text, createdAt: Date.now() };
+    const entry = { room, clientId: `${this.deviceId}:${randomHex(16)}`, text, createdAt };
     this.outbox.push(entry);
     this.#saveOutbox();
     this.#emit('queued', { entry });
@@ -701,8 +747,7 @@ export class WireroomClient extends EventTarget {
       const st = this.rooms.get(entry.room);
       if (st && st.inflight === entry.clientId) st.inflight = null;
       if (FATAL_SEND_ERRORS.has(msg.code)) {
-        this.#settle(entry.clientId);
-        this.#removeFromOutbox(entry.clientId);
+        this.#removeFromOutbox(entry.clientId); // settles it
         this.#emit('failed', { entry, code: msg.code, message: msg.message });
       } else if (st) {
         // Rate limited, storage unavailable, not joined: keep it pending and retry later, in order.
@@ -751,8 +796,10 @@ export class WireroomClient extends EventTarget {
 
   /** @param {string} room @param {string} clientId @param {number} id @param {number} ts */
   #delivered(room, clientId, id, ts) {
-    if (clientId.startsWith(this.deviceId + ':')) this.#settle(clientId);
-    if (!this.#removeFromOutbox(clientId)) return;
+    if (!this.#removeFromOutbox(clientId)) { // stores the settled id when this tab held it
+      if (clientId.startsWith(this.deviceId + ':')) this.#settle(clientId);
+      return;
+    }
     this.#emit('ack', { room, clientId, id, ts });
   }
 
@@ -772,56 +819,111 @@ export class WireroomClient extends EventTarget {
 
   /** @returns {OutboxEntry[]} */
   #loadOutbox() {
-    /** @type {unknown} */
-    const raw = this.store.get('outbox', []);
-    if (!Array.isArray(raw)) return [];
-    return raw.filter((/** @type {any} */ e) => e && typeof e.room === 'string' && typeof e.clientId === 'string' && typeof e.text === 'string')
-      .slice(-this.opts.maxOutbox);
+    const entries = parseOutbox(this.store.get('outbox', [])).filter((e) => !this.settled.has(e.clientId));
+    return capOutbox(entries, this.opts.maxOutbox).kept;
   }
 
   #saveOutbox() { this.store.set('outbox', this.outbox); }
 
-  /** @param {string} clientId */
-  #settle(clientId) {
+  /**
+   * Marks a clientId settled. `persist` (the entry was in this tab's outbox, so other tabs may hold it too)
+   * also stores it, merged with what other tabs stored, before the outbox without it is saved: a tab that
+   * sees the smaller outbox already knows why the entry is gone.
+   * @param {string} clientId @param {boolean} [persist]
+   */
+  #settle(clientId, persist = false) {
     this.settled.delete(clientId);
-    this.settled.add(clientId);
-    if (this.settled.size > 1000) this.settled.delete(/** @type {string} */ (this.settled.values().next().value));
+    this.settled.set(clientId, Date.now());
+    if (persist) this.#learnSettled(this.store.get('settled', [])); // read-modify-write
+    this.#trimSettled();
+    if (persist) this.#saveSettled();
   }
 
   /**
-   * Merges the outbox another tab just stored: adopts its new entries, and writes ours back if that tab's
-   * snapshot lacked some (it saved before it saw them).
-   * @param {string | null} raw
+   * Adds settled ids read from storage (`[[clientId, settledAt], ...]`; anything malformed is ignored).
+   * @param {unknown} raw @returns {boolean} whether an id was new to this tab
    */
-  #mergeOutbox(raw) {
+  #learnSettled(raw) {
+    if (!Array.isArray(raw)) return false;
+    let learned = false;
+    for (const item of raw.slice(-SETTLED_MAX * 2)) {
+      if (!Array.isArray(item) || typeof item[0] !== 'string' || typeof item[1] !== 'number' || !Number.isFinite(item[1])) continue;
+      const [id, at] = item;
+      const known = this.settled.get(id);
+      if (known === undefined) { this.settled.set(id, at); learned = true; }
+      else if (at > known) this.settled.set(id, at);
+    }
+    this.#trimSettled();
+    return learned;
+  }
+
+  /** Keeps the SETTLED_MAX most recent ids; ties broken by id, so that every tab keeps the same ones. */
+  #trimSettled() {
+    const over = this.settled.size - SETTLED_MAX;
+    if (over <= 0) return;
+    if (over > 8) { this.settled = new Map([...this.settled].sort(bySettledAt).slice(-SETTLED_MAX)); return; }
+    for (let i = 0; i < over; i++) { // one or a few over (one more settled): drop the oldest without sorting
+      /** @type {[string, number] | undefined} */
+      let oldest;
+      for (const item of this.settled) if (!oldest || bySettledAt(item, oldest) < 0) oldest = item;
+      if (oldest) this.settled.delete(oldest[0]);
+    }
+  }
+
+  #saveSettled() { this.store.set('settled', [...this.settled].sort(bySettledAt)); }
+
+  /**
+   * Brings this tab, and the stored copies, up to date after another tab wrote the outbox or the settled ids.
+   * Adopts unsettled entries of the written and the current stored outbox, drops settled ones, and writes
+   * back what storage lacks: settled ids it forgot (two tabs settled at once and the later write lost the
+   * other's), entries it lacks (a tab's new entry lost to another tab's concurrent write of an older
+   * snapshot), or entries it still holds that are settled. Every tab converges on the same outbox and the
+   * same settled ids, so the write-backs stop: for any number of tabs and any interleaving of events.
+   * @param {string | null} outboxRaw the new value of an outbox event
+   * @param {string | null} settledRaw the new value of a settled event
+   */
+  #reconcile(outboxRaw, settledRaw) {
     /** @type {unknown} */
-    let theirs;
-    try { theirs = JSON.parse(raw ?? '[]'); } catch { return; }
-    if (!Array.isArray(theirs)) return;
-    const mine = new Set(this.outbox.map((e) => e.clientId));
-    const listed = new Set();
+    const storedSettled = this.store.get('settled', []);
+    this.#learnSettled(parseJson(settledRaw));
+    this.#learnSettled(storedSettled);
+    const known = new Set(Array.isArray(storedSettled) ? storedSettled.map((/** @type {any} */ x) => Array.isArray(x) ? x[0] : undefined) : []);
+    if ([...this.settled.keys()].some((id) => !known.has(id))) this.#saveSettled(); // it lost ids: put them back
+
+    const stored = parseOutbox(this.store.get('outbox', []));
+    const mine = new Map(this.outbox.map((e) => [e.clientId, e]));
+    /** @type {OutboxEntry[]} */
+    const dropped = this.outbox.filter((e) => this.settled.has(e.clientId));
     /** @type {OutboxEntry[]} */
     const adopted = [];
-    for (const e of theirs) {
-      if (!e || typeof e.clientId !== 'string' || typeof e.room !== 'string' || typeof e.text !== 'string') continue;
-      listed.add(e.clientId);
-      if (!mine.has(e.clientId) && !this.settled.has(e.clientId) && this.outbox.length + adopted.length < this.opts.maxOutbox) {
-        adopted.push({ room: e.room, clientId: e.clientId, text: e.text, createdAt: Number(e.createdAt) || Date.now() });
-      }
+    for (const e of [...parseOutbox(parseJson(outboxRaw)), ...stored]) {
+      if (mine.has(e.clientId) || this.settled.has(e.clientId)) continue;
+      mine.set(e.clientId, e);
+      adopted.push(e);
     }
-    if (adopted.length) {
-      this.outbox.push(...adopted);
-      this.outbox.sort((a, b) => a.createdAt - b.createdAt);
-      for (const entry of adopted) this.#emit('queued', { entry });
+    const { kept, overflow } = capOutbox([...mine.values()].filter((e) => !this.settled.has(e.clientId)), this.opts.maxOutbox);
+    this.outbox = kept;
+    const adoptedIds = new Set(adopted.map((e) => e.clientId));
+    for (const e of overflow) this.#settle(e.clientId, true); // the same ones in every tab: deterministic cap
+    for (const e of dropped) this.#emit('settled', { entry: e });
+    for (const e of kept) if (adoptedIds.has(e.clientId)) this.#emit('queued', { entry: e });
+    for (const e of overflow) {
+      if (!adoptedIds.has(e.clientId)) this.#emit('failed', { entry: e, code: 'QUEUE_FULL', message: `more than ${this.opts.maxOutbox} messages are waiting to be sent` });
     }
-    if (this.outbox.some((e) => !listed.has(e.clientId))) this.#saveOutbox();
+
+    const storedIds = new Set(stored.map((e) => e.clientId));
+    if (stored.length !== kept.length || kept.some((e) => !storedIds.has(e.clientId))) this.#saveOutbox();
     for (const room of new Set(adopted.map((e) => e.room))) this.#flush(room);
   }
 
-  /** @param {string} clientId @returns {boolean} */
+  /**
+   * Removes a settled entry: the settled id is stored first, then the outbox without it.
+   * @param {string} clientId @returns {boolean}
+   */
   #removeFromOutbox(clientId) {
     const i = this.outbox.findIndex((e) => e.clientId === clientId);
     if (i < 0) return false;
+    this.#settle(clientId, true);
     this.outbox.splice(i, 1);
     this.#saveOutbox();
     return true;
