@@ -357,7 +357,9 @@ export class ChatHandler extends WebSocketHandler<ChatIdentity> {
   private async announceRename(rooms: readonly string[], from: string, to: string): Promise<void> {
     for (const room of rooms) {
       if (!this.rooms.has(room)) continue;
-      await this.services.presence.join(room, { uid: this.uid, name: to }, this.connectionId, this.limits.maxMembersListed);
+      // Presence gets the name this connection now knows from the store, which a later rename from another tab
+      // may have made newer than `to`.
+      await this.services.presence.join(room, { uid: this.uid, name: this.name ?? to }, this.connectionId, this.limits.maxMembersListed);
       await this.services.broker.publish(roomTopic(room), JSON.stringify({ type: 'rename', room, uid: this.uid, from, to }));
     }
   }
@@ -390,6 +392,10 @@ export class ChatHandler extends WebSocketHandler<ChatIdentity> {
       this.name = name;
       this.send(this.renamedEnvelope(name, previous));
       const others = [...this.rooms.keys()].filter((room) => !announced.has(room));
+      // Rooms the other tab announced: their presence may hold a name this one claimed since (a concurrent rename).
+      for (const room of [...this.rooms.keys()].filter((r) => announced.has(r))) {
+        await this.services.presence.join(room, { uid: this.uid, name }, this.connectionId, this.limits.maxMembersListed);
+      }
       if (previous !== undefined && others.length > 0) {
         this.announceRename(others, previous, name).catch((err: unknown) => this.services.logError('chat: rename', err));
       }
