@@ -4,10 +4,11 @@
  * same across two processes, where the claims really interleave.)
  */
 import { test } from 'node:test';
-import { renameRace } from './fixtures/rename-race.js';
+import { claimRace, renameRace } from './fixtures/rename-race.js';
 import { fastLimits, startTestServer } from './fixtures/server.js';
 
 test('concurrent renames from two tabs: both tabs settle on the stored name', { timeout: 120_000 }, async (t) => {
   const server = await startTestServer(t, { limits: fastLimits });
   await renameRace(server.url, server.url, 40);
+  await claimRace(server.url, server.url, 40);
 });

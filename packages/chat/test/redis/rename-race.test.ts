@@ -9,10 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { createRedisChat } from '../../src/chat/redis/redis-chat.js';
 import { startChatServer, type ChatServer } from '../../src/chat/server.js';
 import { fastLimits } from '../chat/fixtures/server.js';
-import { renameRace } from '../chat/fixtures/rename-race.js';
+import { claimRace, renameRace } from '../chat/fixtures/rename-race.js';
 import { requireRedisOrSkip, TestRedis } from '../helpers/redis.js';
 
-test('concurrent renames from two tabs on two processes: both settle on the stored name', { timeout: 180_000 }, async (t) => {
+test('concurrent renames from two tabs on two processes settle on the stored name; two people claiming look-alikes at once: one wins', { timeout: 180_000 }, async (t) => {
   if (!requireRedisOrSkip(t)) return;
   const redis = await TestRedis.start(t);
   const sessionKeys = [randomBytes(32)];
@@ -27,6 +27,7 @@ test('concurrent renames from two tabs on two processes: both settle on the stor
       }));
     }
     await renameRace(servers[0]!.url, servers[1]!.url, 60);
+    await claimRace(servers[0]!.url, servers[1]!.url, 60);
   } finally {
     // Closed here, while redis-server still runs (it stops in an after hook).
     await Promise.all(servers.map((s) => s.close()));
