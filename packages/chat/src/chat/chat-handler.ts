@@ -394,6 +394,7 @@ export class ChatHandler extends WebSocketHandler<ChatIdentity> {
       const others = [...this.rooms.keys()].filter((room) => !announced.has(room));
       // Rooms the other tab announced: their presence may hold a name this one claimed since (a concurrent rename).
       for (const room of [...this.rooms.keys()].filter((r) => announced.has(r))) {
+        if (!this.rooms.has(room)) continue; // left meanwhile: joining again would leave a ghost member
         await this.services.presence.join(room, { uid: this.uid, name }, this.connectionId, this.limits.maxMembersListed);
       }
       if (previous !== undefined && others.length > 0) {
