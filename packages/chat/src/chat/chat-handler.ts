@@ -79,6 +79,12 @@ export class ChatHandler extends WebSocketHandler<ChatIdentity> {
   /** The person's current display name; undefined until they take one. */
   private name: string | undefined;
   private personTopic: string | undefined;
+  /**
+   * The store operations that set `name` (own claims, re-reads after another tab's rename), one at a time and
+   * applied in the order they ran: the last one to run saw the store's latest claim, so every tab ends up with
+   * the name the store holds, whatever order concurrent renames from several tabs (or processes) took.
+   */
+  private nameUpdates: Promise<unknown> = Promise.resolve();
   private readonly services: ChatServices;
   private readonly limits: ChatLimits;
   private readonly rooms = new Map<string, RoomState>();
@@ -324,13 +330,16 @@ export class ChatHandler extends WebSocketHandler<ChatIdentity> {
    * envelope, when someone else holds it.
    */
   private async takeName(name: string, room: string | undefined): Promise<boolean> {
-    const claim = await this.services.store.claimName(this.uid, name);
+    const { claim, previous } = await this.updateName(async () => {
+      const result = await this.services.store.claimName(this.uid, name);
+      const before = this.name;
+      if (result.ok) this.name = result.name;
+      return { claim: result, previous: before };
+    });
     if (!claim.ok) {
       this.fail({ code: ChatErrorCodes.NAME_TAKEN, message: `the name "${name}" belongs to someone else`, ...(room !== undefined && { room }) });
       return false;
     }
-    const previous = this.name;
-    this.name = claim.name;
     this.send(this.renamedEnvelope(claim.name, previous));
     const rooms = [...this.rooms.keys()];
     if (this.personTopic !== undefined) {
@@ -348,12 +357,25 @@ export class ChatHandler extends WebSocketHandler<ChatIdentity> {
   private async announceRename(rooms: readonly string[], from: string, to: string): Promise<void> {
     for (const room of rooms) {
       if (!this.rooms.has(room)) continue;
-      await this.services.presence.join(room, { uid: this.uid, name: to }, this.connectionId, this.limits.maxMembersListed);
+      // Presence gets the name this connection now knows from the store, which a later rename from another tab
+      // may have made newer than `to`.
+      await this.services.presence.join(room, { uid: this.uid, name: this.name ?? to }, this.connectionId, this.limits.maxMembersListed);
       await this.services.broker.publish(roomTopic(room), JSON.stringify({ type: 'rename', room, uid: this.uid, from, to }));
     }
   }
 
-  /** The person renamed in another connection: take the name here, and announce it in rooms that one is not in. */
+  /** Runs a store operation that sets `name` after the ones before it (see `nameUpdates`). */
+  private updateName<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.nameUpdates.then(operation, operation);
+    this.nameUpdates = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * The person renamed in another connection: take their name here, and announce it in rooms that one is not
+   * in. The name is read back from the store rather than taken from the event: when two tabs rename at the same
+   * moment, an event may arrive after a newer claim, and its name may already be released (anyone's to take).
+   */
   private personEvent(frame: PreparedMessage): void {
     let event: { type?: unknown; name?: unknown; previous?: unknown; rooms?: unknown };
     try {
@@ -362,14 +384,26 @@ export class ChatHandler extends WebSocketHandler<ChatIdentity> {
       return;
     }
     if (event.type !== 'renamed' || typeof event.name !== 'string') return;
-    const previous = this.name;
-    this.name = event.name;
-    this.send(this.renamedEnvelope(event.name, previous));
     const announced = new Set(Array.isArray(event.rooms) ? event.rooms : []);
-    const others = [...this.rooms.keys()].filter((room) => !announced.has(room));
-    if (previous !== undefined && previous !== event.name && others.length > 0) {
-      this.announceRename(others, previous, event.name).catch((err: unknown) => this.services.logError('chat: rename', err));
-    }
+    this.updateName(async () => {
+      const name = await this.services.store.nameOf(this.uid);
+      const previous = this.name;
+      if (name === undefined || name === previous) return;
+      this.name = name;
+      this.send(this.renamedEnvelope(name, previous));
+      const others = [...this.rooms.keys()].filter((room) => !announced.has(room));
+      // Rooms the other tab announced: their presence may hold a name this one claimed since (a concurrent rename).
+      for (const room of [...this.rooms.keys()].filter((r) => announced.has(r))) {
+        if (!this.rooms.has(room)) continue; // left meanwhile: joining again would leave a ghost member
+        await this.services.presence.join(room, { uid: this.uid, name }, this.connectionId, this.limits.maxMembersListed);
+      }
+      if (previous !== undefined && others.length > 0) {
+        this.announceRename(others, previous, name).catch((err: unknown) => this.services.logError('chat: rename', err));
+      }
+    }).catch((err: unknown) => {
+      // Storage down: this tab keeps its name until the next rename event or connection.
+      if (!(err instanceof StoreUnavailableError)) this.services.logError('chat: name after rename', err);
+    });
   }
 
   private async sendMessage(req: SendRequest): Promise<void> {

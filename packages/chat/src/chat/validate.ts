@@ -61,6 +61,8 @@ function nameField(o: Fields, limits: ChatLimits): string {
   if (o.name.length > limits.maxNameLength * 8) throw new FieldError(ChatErrorCodes.TOO_LONG, `"name" is longer than ${limits.maxNameLength} characters`);
   const name = sanitizeName(o.name);
   if (name.length === 0 || nameKey(name).length === 0) throw new FieldError(ChatErrorCodes.INVALID_NAME, '"name" must have a visible character');
+  // A lone surrogate is stored as U+FFFD (UTF-8 has no form for it): the name would change on its way to the store.
+  if (LONE_SURROGATE.test(name)) throw new FieldError(ChatErrorCodes.INVALID_NAME, '"name" is not well-formed Unicode');
   if (codePointLength(name) > limits.maxNameLength) throw new FieldError(ChatErrorCodes.TOO_LONG, `"name" is longer than ${limits.maxNameLength} characters`);
   return name;
 }

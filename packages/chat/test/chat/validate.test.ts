@@ -51,6 +51,12 @@ test('bad names', () => {
     assert.equal(codeOf({ type: 'join', room: 'a', name }), 'INVALID_NAME', JSON.stringify(name));
     assert.equal(codeOf({ type: 'rename', name }), 'INVALID_NAME', `rename ${JSON.stringify(name)}`);
   }
+  // Lone surrogates: UTF-8 stores them as U+FFFD, so the name held would differ from the name shown.
+  for (const name of ['\uD800bob', 'bob\uDC00', '\uDBFF']) {
+    assert.equal(codeOf({ type: 'rename', name }), 'INVALID_NAME', `rename ${JSON.stringify(name)}`);
+    assert.equal(codeOf({ type: 'join', room: 'a', name }), 'INVALID_NAME', `join ${JSON.stringify(name)}`);
+  }
+  assert.equal(codeOf({ type: 'rename', name: 'bob\uD83D\uDE00' }), 'OK', 'a pair is fine');
   assert.equal(codeOf({ type: 'join', room: 'a' }), 'OK', 'join without a name: the person\'s current one');
   assert.equal(codeOf({ type: 'rename' }), 'BAD_MESSAGE');
   assert.equal(codeOf({ type: 'rename', name: 'n'.repeat(33) }), 'TOO_LONG');

@@ -93,6 +93,17 @@ describe('parseCidrList', () => {
     assert.equal(parseCidrList(['::/0']).contains('1.2.3.4'), true, '::/0 holds the mapped IPv4 addresses too');
   });
 
+  it('an IPv4-mapped entry with a prefix under 96 is refused, not read as ::/8 (which would trust every IPv4 peer)', () => {
+    for (const bad of ['::ffff:10.0.0.0/8', '::ffff:127.0.0.1/32', '::ffff:0a00:0000/95', '0:0:0:0:0:ffff:10.0.0.0/16']) {
+      assert.throws(() => parseCidrList([bad]), { code: 'WS_ERR_INVALID_ARGUMENT', message: /IPv4-mapped/ }, bad);
+    }
+    // The same ranges written with the mapped prefix (96 + the IPv4 one) are what they say.
+    const m = parseCidrList(['::ffff:10.0.0.0/104', '::ffff:127.0.0.1/128', '::ffff:0:0/96']);
+    assert.equal(m.contains('10.9.9.9'), true);
+    assert.equal(m.contains('::1'), false);
+    assert.equal(parseCidrList(['::ffff:10.0.0.0/104']).contains('203.0.113.9'), false);
+  });
+
   it('bad entries throw WS_ERR_INVALID_ARGUMENT', () => {
     for (const bad of [['localhost'], ['10.0.0.0/33'], ['::/129'], ['10.0.0.0/'], ['10.0.0.0/-1'], ['10.0.0.0/8/8'], ['1.2.3'], ['256.0.0.1'], ['fe80::1%eth0'], ['::1/a'], [''], [], '', [42 as unknown as string]]) {
       assert.throws(() => parseCidrList(bad), { code: 'WS_ERR_INVALID_ARGUMENT' }, JSON.stringify(bad));

@@ -57,8 +57,18 @@ function parseRange(entry: string): Range {
     const max = v4 ? 32 : 128;
     if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) throw invalid(`Bad prefix length in ${JSON.stringify(entry)} (0 to ${max})`);
     prefix = Number(bits) + (v4 ? 96 : 0);
+    // '::ffff:10.0.0.0/8' reads like an IPv4 /8 but is ::/8 (every IPv4 peer, ::1 too): refuse, not trust everyone.
+    if (!v4 && prefix < 96 && isMapped(bytes)) {
+      throw invalid(`${JSON.stringify(entry)} is an IPv4-mapped address with a prefix under 96, which covers far more than its IPv4 range: write the IPv4 range (e.g. 10.0.0.0/8) or a prefix of 96 + the IPv4 prefix`);
+    }
   }
   return { bytes, prefix };
+}
+
+/** Whether 16 address bytes are IPv4-mapped (::ffff:a.b.c.d). */
+function isMapped(bytes: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
+  return bytes[10] === 0xff && bytes[11] === 0xff;
 }
 
 function inRange(bytes: Uint8Array, range: Range): boolean {

@@ -181,11 +181,17 @@ function findCookie(header: string | undefined, name: string): string | typeof M
   if (header === undefined || header.length === 0) return MISSING;
   let found: string | typeof MISSING = MISSING;
   let start = 0;
+  // The next '=' at or after `start`, kept between pairs: searching again from every pair would rescan the rest
+  // of the header each time (quadratic in ';;;;...=' headers).
+  let eq = -1;
   while (start <= header.length) {
     let end = header.indexOf(';', start);
     if (end < 0) end = header.length;
-    const eq = header.indexOf('=', start);
-    if (eq >= 0 && eq < end && header.slice(start, eq).trim() === name) {
+    if (eq < start) {
+      eq = header.indexOf('=', start);
+      if (eq < 0) break; // no '=' left: no more cookie of any name
+    }
+    if (eq < end && header.slice(start, eq).trim() === name) {
       if (found !== MISSING) return MALFORMED;
       const value = header.slice(eq + 1, end).trim();
       if (value.length > MAX_COOKIE_VALUE) return MALFORMED;
