@@ -44,6 +44,12 @@ export interface ChatIdentity {
   readonly uid: string;
   /** A name to take when the person has none yet (the proxy's user name in `--trust-user-header` mode). */
   readonly defaultName?: string;
+  /**
+   * The identity provider owns names (`--trust-user-header` mode): the person's name is `defaultName` (or, when
+   * another person holds a name with the same key, it plus a short suffix from `uid`); `rename` and a `join`
+   * with another name are refused with RENAME_DISABLED, and `welcome` says `renamable: false`.
+   */
+  readonly fixedName?: boolean;
 }
 
 /** A room this connection is in. */
@@ -118,11 +124,16 @@ export class ChatHandler extends WebSocketHandler<ChatIdentity> {
   override async open(): Promise<void> {
     const { limits, services } = this;
     const uid = this.uid;
+    /** Proxy mode: the name this person had before this connection gave them their login's (if it did). */
+    let replaced: string | undefined;
     try {
       this.name = await services.store.nameOf(uid);
       const wanted = this.identity.defaultName;
-      if (this.name === undefined && wanted !== undefined) {
-        // A proxy user's first visit: their login name, if nobody has it (otherwise they choose one).
+      if (this.identity.fixedName === true) {
+        const before = this.name;
+        await this.takeLoginName();
+        if (before !== undefined && before !== this.name) replaced = before;
+      } else if (this.name === undefined && wanted !== undefined) {
         const name = truncateName(sanitizeName(wanted), limits.maxNameLength);
         if (nameKey(name).length > 0) {
           const claim = await services.store.claimName(uid, name);
@@ -140,10 +151,16 @@ export class ChatHandler extends WebSocketHandler<ChatIdentity> {
       this.personTopic = undefined; // renames from other tabs are then seen on their next connection
       if (!(err instanceof StoreUnavailableError)) services.logError('chat: subscribe to person topic', err);
     }
+    if (replaced !== undefined && this.name !== undefined && this.personTopic !== undefined) {
+      // The person's other connections (and their rooms) learn the new name as after a rename.
+      services.broker.publish(this.personTopic, JSON.stringify({ ...this.renamedEnvelope(this.name, replaced), rooms: [] }), { origin: this.connectionId })
+        .catch((err: unknown) => { if (!(err instanceof StoreUnavailableError)) services.logError('chat: name on open', err); });
+    }
     const welcome: WelcomeEnvelope = {
       type: 'welcome',
       uid,
       ...(this.name !== undefined && { name: this.name }),
+      renamable: this.identity.fixedName !== true,
       limits: {
         maxTextLength: limits.maxTextLength, maxNameLength: limits.maxNameLength,
         ratePerSecond: limits.ratePerSecond, burst: limits.burst, historyPage: limits.historyPage,
@@ -234,6 +251,14 @@ export class ChatHandler extends WebSocketHandler<ChatIdentity> {
   // ---------------------------------------------------------------- requests
 
   private async join(req: JoinRequest): Promise<void> {
+    if (this.identity.fixedName === true) {
+      // Names come from the login: a `name` other than it is refused (the same one is fine, as a rename to it is).
+      if (this.name === undefined) await this.updateName(() => this.takeLoginName());
+      if (req.name !== undefined && req.name !== this.name) {
+        this.failRenameDisabled(req.room);
+        return;
+      }
+    }
     // `name` asks for that name: taken only if nobody else holds it.
     if (req.name !== undefined && req.name !== this.name && !(await this.takeName(req.name, req.room))) return;
     const name = this.name;
@@ -317,11 +342,49 @@ export class ChatHandler extends WebSocketHandler<ChatIdentity> {
   }
 
   private async rename(req: RenameRequest): Promise<void> {
+    if (this.identity.fixedName === true && this.name === undefined) await this.updateName(() => this.takeLoginName());
     if (req.name === this.name) {
       this.send(this.renamedEnvelope(req.name, undefined));
       return;
     }
+    if (this.identity.fixedName === true) {
+      this.failRenameDisabled(undefined);
+      return;
+    }
     await this.takeName(req.name, undefined);
+  }
+
+  private failRenameDisabled(room: string | undefined): void {
+    this.fail({
+      code: ChatErrorCodes.RENAME_DISABLED,
+      message: `names come from your login on this server: yours is "${this.name ?? ''}"`,
+      ...(room !== undefined && { room }),
+    });
+  }
+
+  /**
+   * Proxy mode (`fixedName`): makes the login the person's name, or, when another person holds a name with the
+   * same key (two logins that fold together, or a name taken before names came from logins), the login plus a
+   * suffix from the uid: 6 characters, then the whole uid. Never takes another login's name: a name is only
+   * claimed through the store, which refuses one that someone else holds. Rejects with StoreUnavailableError.
+   */
+  private async takeLoginName(): Promise<void> {
+    const { maxNameLength } = this.limits;
+    const login = sanitizeName(this.identity.defaultName ?? '');
+    const tag = this.uid.replace(/^p_/, '');
+    const candidates = [login, `${login}~${tag.slice(0, 6)}`, `${login}~${tag}`].map((c) => {
+      const suffix = c.slice(login.length);
+      return (truncateName(login, Math.max(0, maxNameLength - codePointLength(suffix))) + suffix).trim();
+    }).filter((c) => nameKey(c).length > 0 && codePointLength(c) <= maxNameLength);
+    if (candidates.length === 0 || nameKey(login).length === 0) candidates.unshift(`user~${tag.slice(0, 6)}`);
+    if (this.name !== undefined && this.name === candidates[0]) return;
+    for (const candidate of candidates) {
+      const claim = await this.services.store.claimName(this.uid, candidate);
+      if (claim.ok) {
+        this.name = claim.name;
+        return;
+      }
+    }
   }
 
   /**

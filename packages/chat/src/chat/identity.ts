@@ -24,6 +24,21 @@ export function uidOfProxyUser(user: string): string {
   return `p_${createHash('sha256').update('wireroom-chat proxy user\0').update(user).digest('base64url').slice(0, 22)}`;
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The proxy's user name as the person wrote it. Node's HTTP parser reads header bytes as Latin-1, so a UTF-8
+ * name ('José') arrives as 'JosÃ©': its bytes are read back as UTF-8. Undefined when they are not valid UTF-8
+ * (the handshake is then refused: a Latin-1 or garbled login would otherwise become a different person).
+ */
+export function decodeProxyUser(value: string): string | undefined {
+  try {
+    return utf8.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** A secret file that cannot be used: the message says why and what to do. */
 export class SecretFileError extends Error {
   readonly code = 'CHAT_ERR_SECRET_FILE';

@@ -18,6 +18,11 @@ export const ChatErrorCodes = {
   NAME_TAKEN: 'NAME_TAKEN',
   /** The name is empty once invisible characters are removed, or the person has no name yet and gave none. */
   INVALID_NAME: 'INVALID_NAME',
+  /**
+   * Names come from the login on this server (`--trust-user-header`): a `rename`, or a `join` with a `name`,
+   * other than the person's current name is refused (`welcome` says `renamable: false`).
+   */
+  RENAME_DISABLED: 'RENAME_DISABLED',
 } as const;
 
 export type ChatErrorCode = (typeof ChatErrorCodes)[keyof typeof ChatErrorCodes];
@@ -60,6 +65,11 @@ export interface WelcomeEnvelope {
   readonly uid: string;
   /** The person's display name on this server; absent until they take one. */
   readonly name?: string;
+  /**
+   * False when names come from the login (a trusted proxy's user header): `rename`, and `join` with another
+   * `name`, are then refused with RENAME_DISABLED. True otherwise.
+   */
+  readonly renamable: boolean;
   readonly limits: { maxTextLength: number; maxNameLength: number; ratePerSecond: number; burst: number; historyPage: number };
   readonly server: string;
 }

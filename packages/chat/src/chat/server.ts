@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { App, InProcessBroker, SessionCookie, isRefusal, isSecureRequest, refuse, sendText, staticFiles, type Broker, type IdentifyHook } from 'wireroom/app';
 import { trustedHeaderIdentity, type DeflateCodecOptions } from 'wireroom';
 import type { ChatIdentity, ChatServices } from './chat-handler.js';
-import { defaultSecretPath, loadOrCreateSecret, newSessionId, readSecretFile, uidOfProxyUser, uidOfSession } from './identity.js';
+import { decodeProxyUser, defaultSecretPath, loadOrCreateSecret, newSessionId, readSecretFile, uidOfProxyUser, uidOfSession } from './identity.js';
 import type { ClusterPeer } from './cluster.js';
 import { defaultLimits, type ChatLimits } from './limits.js';
 import { ChatMetrics } from './metrics.js';
@@ -154,13 +154,17 @@ function setUpIdentities(options: ChatServerOptions): Identities {
   const maxAgeSeconds = options.sessionMaxAgeSeconds ?? DEFAULT_SESSION_SECONDS;
   if (options.trustUserHeader !== undefined) {
     const fromHeader = trustedHeaderIdentity(options.trustUserHeader);
+    const notUtf8 = `Invalid ${options.trustUserHeader.header} (not UTF-8)`;
     return {
       cookie: undefined,
       maxAgeSeconds,
       identify: async (request) => {
-        const user = await fromHeader(request);
-        if (isRefusal(user)) return user;
-        return { uid: uidOfProxyUser(user), defaultName: user };
+        const raw = await fromHeader(request);
+        if (isRefusal(raw)) return raw;
+        const user = decodeProxyUser(raw);
+        if (user === undefined) return refuse(401, notUtf8);
+        // The login is the person and their name (docs/security.md, "Names in proxy mode").
+        return { uid: uidOfProxyUser(user), defaultName: user, fixedName: true };
       },
     };
   }

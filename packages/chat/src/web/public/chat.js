@@ -63,6 +63,8 @@ const list = new MessageList(ui.messages, { max: MAX_RENDERED });
 
 let room = roomFromHash();
 let name = loadName();
+/** False when the server takes names from the login (`welcome.renamable`): the name button is then disabled. */
+let renamable = true;
 let unread = 0;
 let newBelow = 0;
 /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -108,6 +110,7 @@ function enterRoom(next) {
 }
 
 function openNameDialog() {
+  if (!renamable) return; // names come from the login (the server said so in `welcome`)
   ui.nameInput.value = name;
   ui.nameCancel.hidden = !name; // the first visit needs a name
   ui.nameDialog.showModal();
@@ -126,7 +129,8 @@ function showMe(value) {
   ui.meName.textContent = name;
   ui.meAvatar.textContent = initialOf(name);
   ui.meAvatar.style.setProperty('--avatar', colorOf(name));
-  ui.nameButton.title = client.uid ? `You are ${name} (id ${client.uid}). Change display name` : 'Change display name';
+  ui.nameButton.title = !renamable ? `You are ${name} (id ${client.uid}). Your name comes from your login`
+    : client.uid ? `You are ${name} (id ${client.uid}). Change display name` : 'Change display name';
   if (client.uid) ui.nameButton.dataset.uid = client.uid;
 }
 
@@ -211,6 +215,7 @@ function describeError(err) {
     case 'TOO_MANY_ROOMS': return 'You are in too many rooms at once.';
     case 'NAME_TAKEN': return 'That name belongs to someone else on this server. Choose another one.';
     case 'INVALID_NAME': return 'Choose a display name with at least one visible character.';
+    case 'RENAME_DISABLED': return 'Names come from your login on this server: yours cannot be changed here.';
     case 'QUEUE_FULL': return `Too many messages are waiting to be sent (${err.message}). Wait for the connection to come back.`;
     default: return err.message ? `${err.message}` : `Error: ${err.code ?? 'unknown'}`;
   }
@@ -272,6 +277,10 @@ client.addEventListener('welcome', (e) => {
   if (limits?.maxTextLength) { maxText = limits.maxTextLength; renderCount(); }
   if (limits?.maxNameLength) ui.nameInput.maxLength = limits.maxNameLength;
   const d = /** @type {CustomEvent} */ (e).detail;
+  // Names from the login (a trusted proxy): no rename control.
+  renamable = d.renamable !== false;
+  ui.nameButton.disabled = !renamable;
+  if (!renamable && ui.nameDialog.open) ui.nameDialog.close();
   if (typeof d.name === 'string') {
     // The server knows us: that is our name, whatever this browser remembered.
     showMe(d.name);
