@@ -64,7 +64,7 @@ interface RoomState {
 /** Errors that show a misbehaving client; too many of them close the connection. */
 const COUNTED_ERRORS: ReadonlySet<ChatErrorCode> = new Set<ChatErrorCode>([
   ChatErrorCodes.BAD_JSON, ChatErrorCodes.BAD_MESSAGE, ChatErrorCodes.UNKNOWN_TYPE, ChatErrorCodes.NOT_JOINED,
-  ChatErrorCodes.TOO_LONG, ChatErrorCodes.TOO_MANY_ROOMS, ChatErrorCodes.INVALID_NAME,
+  ChatErrorCodes.TOO_LONG, ChatErrorCodes.TOO_MANY_ROOMS, ChatErrorCodes.INVALID_NAME, ChatErrorCodes.RENAME_DISABLED,
 ]);
 
 const TOPIC_PREFIX = 'room:';

@@ -141,4 +141,27 @@ describe('chat identity in Chromium', { skip: browserSkip, timeout: 6 * TEST_TIM
     assert.equal(await newcomer.locator('#me-name').textContent(), 'ann');
     assert.deepEqual(h.pageErrors, []);
   });
+  it('behind a login proxy the name is the login: the name button is disabled, messages carry the login', { timeout: TEST_TIMEOUT }, async () => {
+    const proxied = await h.extraServer({ trustUserHeader: { header: 'x-forwarded-user', trustedProxies: ['127.0.0.1', '::1'] } });
+    const room = h.newRoom('proxy');
+    // The proxy's header on every request of this browser (the page and its WebSocket).
+    const ctx = await h.newContext();
+    await ctx.setExtraHTTPHeaders({ 'X-Forwarded-User': 'jo.smith' });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(STEP_TIMEOUT);
+    page.on('pageerror', (err) => h.pageErrors.push(`jo: ${err.message}`));
+    // This browser remembers another name: the server's (the login) wins, and no dialog asks for one.
+    await page.addInitScript(() => localStorage.setItem('wireroom:name', 'Someone Else'));
+    await page.goto(`${proxied.url}/#${room}`, { waitUntil: 'domcontentloaded' });
+    await waitState(page, 'online');
+    await page.waitForSelector('#members .member.me');
+    assert.equal(await page.locator('#me-name').textContent(), 'jo.smith');
+    assert.equal(await page.locator('#name-button').isDisabled(), true, 'no rename control');
+    assert.equal(await page.locator('#name-dialog[open]').count(), 0);
+    assert.deepEqual(await memberNames(page), ['jo.smith']);
+    await send(page, 'hello from the proxy');
+    await delivered(page, 'hello from the proxy').waitFor();
+    assert.equal(await row(page, 'hello from the proxy').locator('.author').textContent(), 'jo.smith');
+    assert.deepEqual(h.pageErrors, []);
+  });
 });

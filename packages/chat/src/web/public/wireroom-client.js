@@ -195,7 +195,7 @@ function defaultUrls() {
 /**
  * A reconnecting client for one browser tab. Events (CustomEvent, payload in `detail`):
  * - `state` `{ state, attempt, retryInMs?, url }`: connection state changed
- * - `welcome` `{ uid, name?, limits, server }`: `uid` is your stable id, `name` your display name on the server
+ * - `welcome` `{ uid, name?, renamable, limits, server }`: `uid` is your stable id, `name` your display name on the server
  * - `renamed` `{ uid, name, previous? }`: your name changed (in this tab or another); `rename` `{ room, uid, from, to }`: someone's did
  * - `joined` `{ room, members, lastId, oldestId, resumed }`: (re)joined; new messages follow as `message` events
  * - `message` `{ message, own, source }`: a new message (source `live`, `join` or `sync`), never twice
