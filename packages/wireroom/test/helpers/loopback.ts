@@ -4,6 +4,9 @@ import { once, type EventEmitter } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect as netConnect, createServer as createNetServer, type Socket } from 'node:net';
 import { WebSocketServer, type ServerOptions } from '../../src/server/websocket-server.js';
+import assert from 'node:assert/strict';
+import { HandshakeError } from '../../src/protocol/errors.js';
+import type { WebSocket } from '../../src/connection/websocket.js';
 
 export const HOST = '127.0.0.1';
 
@@ -242,4 +245,17 @@ export function maskedFrame(opcode: number, payload: Buffer, fin = true): Buffer
 
 export function closeCodeOf(frame: RawFrame): number {
   return frame.payload.length >= 2 ? frame.payload.readUInt16BE(0) : 1005;
+}
+
+/** The HandshakeError a client connection attempt was refused with (fails if it was accepted or failed otherwise). */
+export async function refusedStatus(promise: Promise<WebSocket>): Promise<HandshakeError> {
+  const error = await promise.then(
+    (ws) => {
+      ws.terminate();
+      throw new Error('handshake unexpectedly accepted');
+    },
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof HandshakeError, `expected a HandshakeError, got ${String(error)}`);
+  return error;
 }

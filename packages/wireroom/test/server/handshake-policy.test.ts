@@ -4,27 +4,14 @@ import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
 import { once } from 'node:events';
 import { connect } from '../../src/client/connect.js';
-import { HandshakeError } from '../../src/protocol/errors.js';
 import type { WebSocket } from '../../src/connection/websocket.js';
 import type { HandshakeRequest } from '../../src/server/origin.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
-import { Cleanup, delay, HOST, maskedFrame, rawStatus, startServer, upgradeRequest } from '../helpers/loopback.js';
+import { Cleanup, delay, HOST, maskedFrame, rawStatus, startServer, upgradeRequest, refusedStatus } from '../helpers/loopback.js';
 
 const T = { timeout: 15_000 };
 const cleanup = new Cleanup();
 after(() => cleanup.run());
-
-async function refusedStatus(promise: Promise<WebSocket>): Promise<HandshakeError> {
-  const error = await promise.then(
-    (ws) => {
-      ws.terminate();
-      throw new Error('handshake unexpectedly accepted');
-    },
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof HandshakeError, `expected a HandshakeError, got ${String(error)}`);
-  return error;
-}
 
 async function accepted(url: string, options: Parameters<typeof connect>[1] = {}): Promise<WebSocket> {
   return cleanup.add(await connect(url, { handshakeTimeout: 5000, ...options }), (ws) => ws.terminate());

@@ -7,29 +7,16 @@ import { createServer as createHttpServer, type IncomingMessage } from 'node:htt
 import { once } from 'node:events';
 import WsClient from 'ws';
 import { connect } from '../../src/client/connect.js';
-import { HandshakeError } from '../../src/protocol/errors.js';
 import type { WebSocket } from '../../src/connection/websocket.js';
 import type { HandshakeRequest } from '../../src/server/origin.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
 import { refuse, Refusal } from '../../src/server/identity/refusal.js';
-import { Cleanup, delay, HOST, next, rawStatus, startServer, upgradeRequest } from '../helpers/loopback.js';
+import { Cleanup, delay, HOST, next, rawStatus, startServer, upgradeRequest, refusedStatus } from '../helpers/loopback.js';
 import { h2Session, openRawStream, selfSignedCert } from '../helpers/http2.js';
 
 const T = { timeout: 20_000 };
 const cleanup = new Cleanup();
 after(() => cleanup.run());
-
-async function refusedStatus(promise: Promise<WebSocket>): Promise<HandshakeError> {
-  const error = await promise.then(
-    (ws) => {
-      ws.terminate();
-      throw new Error('handshake unexpectedly accepted');
-    },
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof HandshakeError, `expected a HandshakeError, got ${String(error)}`);
-  return error;
-}
 
 /** What `ws` (the npm client) sees of a refused handshake: status, headers and body. */
 function wsRefusal(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: IncomingMessage['headers']; body: string }> {
